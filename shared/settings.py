@@ -1,0 +1,32 @@
+"""Settings of every node, from environment variables with the `BANGKOM_` prefix.
+
+The same names are used by `deploy/local` (local federation) and `docker-compose.yml`.
+"""
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BANGKOM_", extra="ignore")
+
+    node: str = Field("salatiga", pattern=r"^[a-z][a-z0-9-]{1,40}$",
+                      description="city name, or 'national'")
+    service: Literal["enrollment", "sessions", "evaluation"] = "enrollment"
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    mongo_url: str = "mongodb://127.0.0.1:27018/"
+    mongo_db: str = ""  # default: bangkom_<node>_<service>
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    # Shared by all nodes of a deployment so a person has one id in every city.
+    pseudonym_secret: SecretStr = SecretStr("local-demo-secret-change-me")
+    # "sha256hex:role" entries, comma separated: only hashes of bearer tokens are configured.
+    token_hashes: str = ""
+    outbox_poll_seconds: float = 0.2
+    log_level: str = "INFO"
+
+    @property
+    def database(self) -> str:
+        return self.mongo_db or f"bangkom_{self.node}_{self.service}".replace("-", "_")

@@ -1,0 +1,47 @@
+"""Topic names, partition keys and consumer groups: the one place they are defined.
+
+Every city owns a topic family `bangkom.<city>.<stream>` so that per-city ACLs can later be
+written as prefixed rules (`bangkom.palu.`) without renaming anything:
+
+| topic                          | producer                   | consumers (group)                              |
+|--------------------------------|----------------------------|------------------------------------------------|
+| bangkom.<city>.enrollment      | the city's enrollment relay | bangkom.<city>.sessions.roster, bangkom.national.evaluation |
+| bangkom.<city>.sessions        | the city's sessions relay   | bangkom.<city>.enrollment.catalogue, bangkom.national.evaluation |
+| bangkom.<city>.insights        | the national evaluation     | bangkom.<city>.sessions.insights               |
+| bangkom.<node>.deadletter      | any consumer of that node   | operators (kcat, metrics)                      |
+
+The partition key is the event's CloudEvents `subject` (e.g. `session/<id>`), so all events of
+one aggregate keep their order.
+"""
+
+import re
+
+CITIES = ("salatiga", "sawahlunto", "palu", "pematangsiantar")
+NATIONAL = "national"
+CITY_STREAMS = ("enrollment", "sessions")
+PARTITIONS = 3
+
+# The national service subscribes by pattern, so a new city needs no code change.
+CITY_EVENTS_PATTERN = r"^bangkom\.([a-z][a-z0-9-]*)\.(enrollment|sessions)$"
+_CITY_TOPIC = re.compile(CITY_EVENTS_PATTERN)
+
+
+def topic(node: str, stream: str) -> str:
+    return f"bangkom.{node}.{stream}"
+
+
+def deadletter_topic(node: str) -> str:
+    return topic(node, "deadletter")
+
+
+def city_of_topic(name: str) -> str | None:
+    """The city a topic belongs to, or None when it is not a city event topic."""
+    match = _CITY_TOPIC.match(name)
+    return match.group(1) if match else None
+
+
+def group(node: str, service: str, purpose: str) -> str:
+    return f"bangkom.{node}.{service}.{purpose}"
+
+
+NATIONAL_GROUP = "bangkom.national.evaluation"
