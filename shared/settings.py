@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     token_hashes: str = ""
     outbox_poll_seconds: float = 0.2
     log_level: str = "INFO"
+    # Tests only: SIGKILL this process at a named point (see shared.outbox) to prove recovery.
+    fault: str = ""
 
     @property
     def database(self) -> str:

@@ -1,0 +1,463 @@
+"""The local federation: one Kafka, one FerretDB, and nine services on fixed ports.
+
+Four cities each run `enrollment` and `sessions`; the nation runs `evaluation`. What was started
+is recorded in `<repo>/.run/state.json` (pid and kernel start time per component), so `bangkom
+down` and `bangkom status` work from any shell. Bearer tokens are made at the first `up` and kept
+in `.run/tokens.json` for the demo; the services are given only their sha256 hashes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import importlib.util
+import inspect
+import json
+import os
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from deploy.local.infra import FerretDB, KafkaServer, create_topics, list_topics, ping_mongo
+from deploy.local.paths import REPO_ROOT, run_dir
+from deploy.local.process import (
+    ManagedProcess, StartupError, is_alive, port_open, run_coroutine, stop_group,
+)
+from shared.topics import CITIES, CITY_STREAMS, NATIONAL, PARTITIONS, deadletter_topic, topic
+
+KAFKA_PORT = 19092
+KAFKA_CONTROLLER_PORT = 19093
+FERRETDB_PORT = 27018
+PROMETHEUS_PORT = 9090
+PROMETHEUS_CONFIG = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
+ROLES = ("operator", "viewer")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    node: str
+    service: str
+    port: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.node}-{self.service}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _layout() -> list[ServiceSpec]:
+    specs = [ServiceSpec(NATIONAL, "evaluation", 8001)]
+    for number, city in enumerate(CITIES, start=1):  # salatiga 801x, sawahlunto 802x, ...
+        specs += [ServiceSpec(city, "enrollment", 8000 + 10 * number + 1),
+                  ServiceSpec(city, "sessions", 8000 + 10 * number + 2)]
+    return specs
+
+
+SERVICES = _layout()
+
+
+def federation_topics() -> list[str]:
+    streams = (*CITY_STREAMS, "insights")
+    return [*(topic(city, s) for city in CITIES for s in streams),
+            *(deadletter_topic(city) for city in CITIES), deadletter_topic(NATIONAL)]
+
+
+# -- tokens --------------------------------------------------------------------------------------
+
+def hash_token(token: str) -> str:
+    try:
+        from shared.http import hash_token as shared_hash
+    except ImportError:
+        return hashlib.sha256(token.encode()).hexdigest()
+    return shared_hash(token)
+
+
+def new_tokens(nodes: list[str] | tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """`bkm.<node>.<role>.<random>` for each node and role."""
+    return {node: {role: f"bkm.{node}.{role}.{secrets.token_hex(16)}" for role in ROLES}
+            for node in nodes}
+
+
+def token_hashes(tokens: dict[str, str]) -> str:
+    """The `BANGKOM_TOKEN_HASHES` value for one node: `sha256hex:role`, comma separated."""
+    return ",".join(f"{hash_token(token)}:{role}" for role, token in tokens.items())
+
+
+# -- one service -----------------------------------------------------------------------------------
+
+class ServiceProcess(ManagedProcess):
+    """One service under uvicorn. `kill()` is a crash (SIGKILL), `stop()` a clean stop (SIGTERM),
+    and `start()` may be called again afterwards: the log file is appended to."""
+
+    stop_timeout = 15.0
+
+    def __init__(self, *, node: str, service: str, port: int, kafka_bootstrap: str,
+                 mongo_url: str, token_hashes: str = "", pseudonym_secret: str,
+                 log_dir: Path, extra_env: dict[str, str] | None = None,
+                 die_with_parent: bool = False) -> None:
+        self.node, self.service, self.port = node, service, port
+        self.name = f"{node}-{service}"
+        self.env = {
+            "BANGKOM_NODE": node,
+            "BANGKOM_SERVICE": service,
+            "BANGKOM_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "BANGKOM_MONGO_URL": mongo_url,
+            "BANGKOM_TOKEN_HASHES": token_hashes,
+            "BANGKOM_PSEUDONYM_SECRET": pseudonym_secret,
+            "BANGKOM_HTTP_HOST": "127.0.0.1",
+            "BANGKOM_HTTP_PORT": str(port),
+            **{_env_name(key): str(value) for key, value in (extra_env or {}).items()},
+        }
+        super().__init__(log_path=log_dir / f"{self.name}.log", die_with_parent=die_with_parent)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def module(self) -> str:
+        return f"services.{self.service}.app"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "--factory", f"{self.module}:create_app",
+                "--host", "127.0.0.1", "--port", str(self.port)]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+
+    def cwd(self) -> Path:
+        return REPO_ROOT
+
+    def start(self, timeout: float = 60.0) -> None:
+        require_service_module(self.service)
+        super().start(timeout)
+
+    def probe(self) -> str | None:
+        return http_health(self.url)
+
+
+def _env_name(key: str) -> str:
+    """`outbox_poll_seconds` and `BANGKOM_OUTBOX_POLL_SECONDS` name the same setting."""
+    key = key.upper()
+    return key if key.startswith("BANGKOM_") else f"BANGKOM_{key}"
+
+
+def require_service_module(service: str) -> None:
+    module = f"services.{service}.app"
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        raise StartupError(f"module {module} is missing (services/{service}/app.py with "
+                           f"create_app): the {service} service cannot start")
+
+
+class PrometheusServer(ManagedProcess):
+    """Debian's Prometheus scraping the nine services (deploy/prometheus/prometheus.yml)."""
+
+    name = "prometheus"
+
+    def __init__(self, *, port: int, data_dir: Path, log_dir: Path) -> None:
+        self.port, self.data_dir = port, data_dir
+        super().__init__(log_path=log_dir / "prometheus.log")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("prometheus") is not None and PROMETHEUS_CONFIG.exists()
+
+    def command(self) -> list[str]:
+        return ["prometheus", f"--config.file={PROMETHEUS_CONFIG}",
+                f"--storage.tsdb.path={self.data_dir}",
+                f"--web.listen-address=127.0.0.1:{self.port}"]
+
+    def probe(self) -> str | None:
+        return http_health(self.url, "/-/ready")
+
+
+def http_health(url: str, path: str = "/health") -> str | None:
+    try:
+        response = httpx.get(f"{url}{path}", timeout=2.0)
+    except httpx.HTTPError as error:
+        return f"GET {path} failed: {error!r}"
+    return None if response.status_code == 200 else f"GET {path} answered {response.status_code}"
+
+
+def kafka_health(bootstrap: str) -> str | None:
+    host, _, port = bootstrap.rpartition(":")
+    if not port_open(host, int(port)):
+        return "port closed"
+    try:
+        run_coroutine(lambda: list_topics(bootstrap), timeout=8)
+    except Exception as error:  # noqa: BLE001 - reported as the health detail
+        return f"admin list_topics failed: {error!r}"
+    return None
+
+
+# -- run state -------------------------------------------------------------------------------------
+
+@dataclass
+class RunState:
+    """What `up` started, readable by any later `bangkom` command."""
+
+    root: Path = field(default_factory=run_dir)
+
+    @property
+    def path(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def components(self) -> dict[str, dict[str, Any]]:
+        try:
+            return json.loads(self.path.read_text())["components"]
+        except FileNotFoundError:
+            return {}
+
+    def record(self, name: str, proc: ManagedProcess, address: str) -> None:
+        components = self.components()
+        components[name] = {"pid": proc.pid, "started": proc.started, "address": address,
+                            "stop_timeout": proc.stop_timeout, "log": str(proc.log_path)}
+        self._write(components)
+
+    def forget(self, name: str) -> None:
+        components = self.components()
+        components.pop(name, None)
+        self._write(components)
+
+    def alive(self, name: str) -> bool:
+        entry = self.components().get(name)
+        return bool(entry) and is_alive(entry["pid"], entry["started"])
+
+    def _write(self, components: dict[str, dict[str, Any]]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"components": components}, indent=2))
+        tmp.replace(self.path)  # atomic: a concurrent `status` never reads half a file
+
+    def secret_json(self, name: str, make) -> Any:
+        """A JSON file under .run made once, readable only by its owner."""
+        path = self.root / name
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(make(), indent=2))
+            path.chmod(0o600)
+        return json.loads(path.read_text())
+
+
+# -- the whole federation --------------------------------------------------------------------------
+
+class Federation:
+    def __init__(self, console: Console | None = None, state: RunState | None = None) -> None:
+        self.console = console or Console()
+        self.state = state or RunState()
+        self.kafka_bootstrap = f"127.0.0.1:{KAFKA_PORT}"
+        self.mongo_url = f"mongodb://127.0.0.1:{FERRETDB_PORT}/"
+
+    def tokens(self) -> dict[str, dict[str, str]]:
+        return self.state.secret_json("tokens.json", lambda: new_tokens([NATIONAL, *CITIES]))
+
+    def pseudonym_secret(self) -> str:
+        # One secret for every node, so a person has the same id in every city.
+        return self.state.secret_json(
+            "secret.json", lambda: {"pseudonym_secret": secrets.token_hex(32)})["pseudonym_secret"]
+
+    def up(self) -> None:
+        for service in sorted({spec.service for spec in SERVICES}):
+            require_service_module(service)
+        self._check_ports()
+        started: list[str] = []
+        try:
+            self._up(started)
+        except BaseException:
+            # Leave nothing half-started behind; the logs stay in .run/logs.
+            for name in reversed(started):
+                self._stop(name)
+            raise
+
+    def _check_ports(self) -> None:
+        wanted = {"kafka": [KAFKA_PORT, KAFKA_CONTROLLER_PORT], "ferretdb": [FERRETDB_PORT],
+                  **{spec.name: [spec.port] for spec in SERVICES}}
+        busy = [f"{port} ({name})" for name, ports in wanted.items() if not self.state.alive(name)
+                for port in ports if port_open("127.0.0.1", port)]
+        if busy:
+            raise StartupError(f"ports already in use by another program: {', '.join(busy)}")
+
+    def _up(self, started: list[str]) -> None:
+        tokens, secret = self.tokens(), self.pseudonym_secret()
+        root = self.state.root
+        if not self.state.alive("kafka"):
+            kafka = KafkaServer(port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT,
+                                data_dir=root / "kafka", log_dir=self.state.logs)
+            self._start(kafka, "kafka", self.kafka_bootstrap, started)
+        if not self.state.alive("ferretdb"):
+            ferret = FerretDB(port=FERRETDB_PORT, data_dir=root / "ferretdb",
+                              log_dir=self.state.logs)
+            self._start(ferret, "ferretdb", self.mongo_url, started)
+        with self.console.status("Creating topics"):
+            run_coroutine(lambda: create_topics(self.kafka_bootstrap, federation_topics(),
+                                                PARTITIONS), timeout=60)
+        waiting = []
+        for spec in SERVICES:
+            if self.state.alive(spec.name):
+                continue
+            proc = ServiceProcess(
+                node=spec.node, service=spec.service, port=spec.port,
+                kafka_bootstrap=self.kafka_bootstrap, mongo_url=self.mongo_url,
+                token_hashes=token_hashes(tokens[spec.node]), pseudonym_secret=secret,
+                log_dir=self.state.logs)
+            proc.spawn()  # all nine start together; the waits below overlap
+            started.append(spec.name)
+            self.state.record(spec.name, proc, spec.url)
+            waiting.append(proc)
+        with self.console.status(f"Waiting for {len(waiting)} services"):
+            for proc in waiting:
+                proc.wait_ready(timeout=90)
+        self.console.print(f"[green]✓[/] {len(SERVICES)} services healthy "
+                           f"({len(waiting)} started now)")
+        self._start_prometheus(started)
+
+    def _start_prometheus(self, started: list[str]) -> None:
+        # Monitoring is a convenience here: without it the federation still works.
+        if self.state.alive("prometheus"):
+            return
+        if not PrometheusServer.available():
+            self.console.print("[yellow]note:[/] no `prometheus` on PATH (apt-get install "
+                               "prometheus): the federation runs without it")
+            return
+        if port_open("127.0.0.1", PROMETHEUS_PORT):
+            self.console.print(f"[yellow]note:[/] port {PROMETHEUS_PORT} is taken by another "
+                               "program: the federation runs without its own Prometheus")
+            return
+        prometheus = PrometheusServer(port=PROMETHEUS_PORT, data_dir=self.state.root / "prometheus",
+                                      log_dir=self.state.logs)
+        try:
+            self._start(prometheus, "prometheus", prometheus.url, started)
+        except StartupError as error:
+            self.console.print("[yellow]warning:[/] Prometheus did not start; the rest runs:")
+            self.console.print(str(error), markup=False, highlight=False)
+            self.state.forget("prometheus")
+            started.remove("prometheus")
+
+    def _start(self, proc: ManagedProcess, name: str, address: str, started: list[str]) -> None:
+        with self.console.status(f"Starting {name} on {address}"):
+            proc.spawn()
+            started.append(name)
+            self.state.record(name, proc, address)
+            proc.wait_ready(timeout=90)
+        self.console.print(f"[green]✓[/] {name} on {address}")
+
+    def load_demo(self) -> None:
+        """Fill the federation with demo data when `deploy.demo` exists (written separately)."""
+        if importlib.util.find_spec("deploy.demo") is None:
+            self.console.print("[yellow]note:[/] deploy/demo.py does not exist yet: no demo data")
+            return
+        import asyncio
+
+        from deploy import demo
+
+        offered = {
+            "urls": {f"{s.node}/{s.service}": s.url for s in SERVICES},
+            "services": SERVICES, "tokens": self.tokens(), "kafka_bootstrap": self.kafka_bootstrap,
+            "mongo_url": self.mongo_url, "console": self.console, "federation": self,
+        }
+        params = inspect.signature(demo.load).parameters
+        takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        kwargs = {k: v for k, v in offered.items() if takes_all or k in params}
+        with self.console.status("Loading demo data"):
+            result = demo.load(**kwargs)
+            if inspect.isawaitable(result):
+                run_coroutine(lambda: result, timeout=600)
+        self.console.print("[green]✓[/] demo data loaded")
+
+    def down(self, wipe: bool = False) -> list[str]:
+        stopped = []
+        # Services first (they flush their outboxes), then the database, then the broker.
+        for name in sorted(self.state.components(), key=_stop_order):
+            if self._stop(name):
+                stopped.append(name)
+        if wipe:
+            for sub in ("kafka", "ferretdb", "logs", "prometheus", "tokens.json", "secret.json"):
+                path = self.state.root / sub
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+        return stopped
+
+    def _stop(self, name: str) -> bool:
+        entry = self.state.components().get(name)
+        if entry is None:
+            return False
+        was_alive = is_alive(entry["pid"], entry["started"])
+        stop_group(entry["pid"], entry["started"], entry.get("stop_timeout", 15.0))
+        if is_alive(entry["pid"], entry["started"]):
+            raise RuntimeError(f"{name} (pid {entry['pid']}) is still running after SIGKILL")
+        self.state.forget(name)
+        return was_alive
+
+    def status(self) -> list[dict[str, str]]:
+        """One row per component: name, address, pid, and health ("up" or why not)."""
+        recorded = self.state.components()
+        checks = {"kafka": (self.kafka_bootstrap, lambda: kafka_health(self.kafka_bootstrap)),
+                  "ferretdb": (self.mongo_url, lambda: ping_mongo(self.mongo_url)),
+                  **{s.name: (s.url, lambda url=s.url: http_health(url)) for s in SERVICES}}
+        if PrometheusServer.available():
+            url = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+            checks["prometheus"] = (url, lambda: http_health(url, "/-/ready"))
+        for name, entry in recorded.items():  # components added by other commands
+            checks.setdefault(name, (entry["address"], lambda: None))
+
+        def row(name: str) -> dict[str, str]:
+            address, probe = checks[name]
+            entry = recorded.get(name)
+            if entry is None:
+                return {"name": name, "address": address, "pid": "", "health": "not started"}
+            if not is_alive(entry["pid"], entry["started"]):
+                return {"name": name, "address": address, "pid": str(entry["pid"]),
+                        "health": f"process gone (log: {entry['log']})"}
+            problem = probe()
+            return {"name": name, "address": address, "pid": str(entry["pid"]),
+                    "health": problem or "up"}
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(checks)) as pool:
+            return list(pool.map(row, checks))
+
+    def print_summary(self, console: Console) -> None:
+        """The URLs, then the tokens on lines of their own so they copy whole."""
+        table = Table(title="Bangkom local federation")
+        for column in ("node", "service", "address"):
+            table.add_column(column, no_wrap=True)
+        for spec in SERVICES:
+            table.add_row(spec.node, spec.service, spec.url)
+        table.add_row("", "kafka", self.kafka_bootstrap)
+        table.add_row("", "ferretdb", self.mongo_url)
+        if self.state.alive("prometheus"):
+            table.add_row("", "prometheus", f"http://127.0.0.1:{PROMETHEUS_PORT}")
+        console.print(table)
+        console.print(f"Bearer tokens (kept in {self.state.root / 'tokens.json'}):")
+        for node, roles in self.tokens().items():
+            for role, token in roles.items():
+                console.print(f"  {node:<16} {role:<9} {token}", soft_wrap=True, highlight=False)
+        console.print(f"Logs in {self.state.logs}. Check: bangkom status. Stop: bangkom down.",
+                      soft_wrap=True, highlight=False)
+
+
+def _stop_order(name: str) -> int:
+    return {"prometheus": -1, "kafka": 3, "ferretdb": 2}.get(name, 0)

@@ -1,0 +1,224 @@
+"""Use cases of the enrollment service: load, let the domain decide, save (retrying lost races).
+
+Entry points (api.py, consumers.py) call these; these call the stores in `Deps`, which the
+wiring (app.py) builds from the real database and the unit tests build from in-memory fakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from shared import metrics
+from shared.errors import ConflictError, NotFoundError
+from shared.events import (
+    EnrollmentCancelled, EnrollmentCreated, EnrollmentPromoted, EnrollmentWaitlisted, Envelope,
+    EventData, SessionCancelled, SessionScheduled, TrainingNeedSubmitted,
+)
+from shared.pseudonym import person_id
+
+from . import domain
+from .domain import Enrollment, Participant, Roster, StaffChange, StaffMember
+from .staff_csv import RowError, parse_staff_csv
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 25  # optimistic-concurrency retries before telling the caller to try again
+_OUTCOMES = {EnrollmentCreated: "enrolled", EnrollmentWaitlisted: "waitlisted",
+             EnrollmentPromoted: "promoted", EnrollmentCancelled: "cancelled"}
+
+
+class StaffRecordLike(Protocol):
+    member: StaffMember
+    version: int
+
+
+class StaffRepository(Protocol):
+    async def get(self, nip: str) -> StaffRecordLike | None: ...
+    async def get_many(self, nips: Sequence[str]) -> dict[str, StaffRecordLike]: ...
+    async def put(self, member: StaffMember, previous: StaffRecordLike | None,
+                  events: Sequence[EventData]) -> bool: ...
+    async def page(self, *, unit: str | None, limit: int, offset: int) -> tuple[int, list[StaffMember]]: ...
+
+
+class RosterRepository(Protocol):
+    async def get(self, session_id: str) -> Roster | None: ...
+    async def by_enrollment(self, enrollment_id: str) -> Roster | None: ...
+    async def save(self, roster: Roster) -> bool: ...
+    async def catalogue(self, *, include_past: bool, today: dt.date) -> list[Roster]: ...
+
+
+class NeedRepository(Protocol):
+    async def add(self, need: TrainingNeedSubmitted, *, submitted_at: dt.datetime) -> None: ...
+    async def search(self, *, plan_year: int | None, unit: str | None) -> list[dict[str, Any]]: ...
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Deps:
+    staff: StaffRepository
+    rosters: RosterRepository
+    needs: NeedRepository
+    city: str
+    pseudonym_secret: str = field(repr=False)
+    clock: Callable[[], dt.datetime] = _utcnow
+    new_id: Callable[[], str] = _new_id
+
+    def person_id(self, nip: str) -> str:
+        return person_id(nip, self.pseudonym_secret)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    errors: list[RowError]
+
+
+# --- staff -------------------------------------------------------------------------------------
+
+async def register_staff(deps: Deps, member: StaffMember) -> StaffChange:
+    """Register or update one person (POST /staff)."""
+    return await _register(deps, member, await deps.staff.get(member.nip))
+
+
+async def import_staff(deps: Deps, text: str) -> ImportReport:
+    """Import a CSV: valid rows are registered, bad rows reported; a re-import changes nothing."""
+    parsed = parse_staff_csv(text)
+    known = await deps.staff.get_many([member.nip for _, member in parsed.rows])
+    changes = Counter([await _register(deps, m, known.get(m.nip)) for _, m in parsed.rows])
+    return ImportReport(changes["created"], changes["updated"], changes["unchanged"],
+                        len({e.line for e in parsed.errors}), parsed.errors)
+
+
+async def _register(deps: Deps, member: StaffMember, record: StaffRecordLike | None) -> StaffChange:
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            record = await deps.staff.get(member.nip)
+            await _pause(attempt)
+        change, events = domain.register(record and record.member, member,
+                                         person_id=deps.person_id(member.nip))
+        if change == "unchanged" or await deps.staff.put(member, record, events):
+            return change
+    raise ConflictError("nip", "was changed by someone else at the same moment; try again")
+
+
+async def find_staff(deps: Deps, nip: str) -> StaffMember:
+    record = await deps.staff.get(domain.parse_nip(nip).value)
+    if record is None:
+        raise NotFoundError("nip", "is not in the staff register")
+    return record.member
+
+
+async def list_staff(deps: Deps, *, unit: str | None, limit: int, offset: int) -> tuple[int, list[StaffMember]]:
+    return await deps.staff.page(unit=unit, limit=limit, offset=offset)
+
+
+# --- enrollment --------------------------------------------------------------------------------
+
+async def enroll(deps: Deps, *, session_id: str, nip: str, nominated_by: str) -> tuple[Roster, Enrollment]:
+    """Seat a registered person in a session, or put them on its waitlist."""
+    member = await find_staff(deps, nip)
+    participant, enrollment_id = Participant.of(member, deps.person_id(member.nip)), deps.new_id()
+    return await _change_roster(
+        deps, lambda: _roster_or_404(deps.rosters.get(session_id), "session_id"),
+        lambda roster: roster.enroll(participant, enrollment_id=enrollment_id,
+                                     nominated_by=nominated_by, now=deps.clock()))
+
+
+async def cancel_enrollment(
+    deps: Deps, *, enrollment_id: str, reason: str, note: str | None = None
+) -> tuple[Roster, Enrollment]:
+    """Cancel a seat or waitlist place; the freed seat is promoted in the same write."""
+    return await _change_roster(
+        deps, lambda: _roster_or_404(deps.rosters.by_enrollment(enrollment_id), "enrollment_id"),
+        lambda roster: roster.cancel(enrollment_id, reason=reason, note=note, now=deps.clock()))
+
+
+async def _roster_or_404(load: Awaitable[Roster | None], field_name: str) -> Roster:
+    roster = await load
+    if roster is None:
+        what = "session" if field_name == "session_id" else "enrollment"
+        raise NotFoundError(field_name, f"no such {what} in this city's catalogue")
+    return roster
+
+
+async def _change_roster(
+    deps: Deps, load: Callable[[], Awaitable[Roster]], change: Callable[[Roster], T]
+) -> tuple[Roster, T]:
+    """Optimistic concurrency: decide on a fresh copy until our write lands on the version read."""
+    for attempt in range(MAX_ATTEMPTS):
+        await _pause(attempt)
+        roster = await load()
+        result = change(roster)
+        if await deps.rosters.save(roster):
+            _count(deps.city, roster.events)
+            return roster, result
+    raise ConflictError("session_id", "too many simultaneous changes to this session; try again")
+
+
+async def _pause(attempt: int) -> None:
+    if attempt:  # jitter, so racing writers do not collide again in lockstep
+        await asyncio.sleep(random.uniform(0, 0.005 * min(attempt, 10)))
+
+
+def _count(city: str, events: Sequence[EventData]) -> None:
+    for event in events:
+        outcome = _OUTCOMES.get(type(event))
+        if outcome:
+            metrics.ENROLLMENTS.labels(city, outcome).inc()
+
+
+async def roster_view(deps: Deps, session_id: str) -> tuple[Roster, dict[str, StaffMember]]:
+    """A session's roster with the register entries of everyone on it (for names)."""
+    roster = await _roster_or_404(deps.rosters.get(session_id), "session_id")
+    nips = [e.participant.nip for e in roster.enrolled + roster.waitlist]
+    records = await deps.staff.get_many(nips)
+    return roster, {nip: record.member for nip, record in records.items()}
+
+
+async def catalogue(deps: Deps, *, include_past: bool) -> list[Roster]:
+    return await deps.rosters.catalogue(include_past=include_past, today=deps.clock().date())
+
+
+# --- catalogue (consumer of the sessions stream) -----------------------------------------------
+
+async def apply_session_event(deps: Deps, envelope: Envelope, payload: EventData) -> str:
+    """Keep the local catalogue in step with the sessions service; redelivery changes nothing."""
+    if envelope.city != deps.city or not isinstance(payload, SessionScheduled | SessionCancelled):
+        return "ignored"
+    for attempt in range(MAX_ATTEMPTS):
+        await _pause(attempt)
+        roster, outcome = domain.apply_catalogue_event(
+            await deps.rosters.get(payload.session_id), payload, event_id=str(envelope.id),
+            at=envelope.time)
+        if outcome != "applied" or await deps.rosters.save(roster):
+            _count(deps.city, roster.events if roster else [])
+            return outcome
+    raise RuntimeError(f"catalogue event {envelope.id}: lost the race {MAX_ATTEMPTS} times")
+
+
+# --- training needs ----------------------------------------------------------------------------
+
+async def submit_need(deps: Deps, **fields: Any) -> TrainingNeedSubmitted:
+    need = domain.submit_need(need_id=deps.new_id(), **fields)
+    await deps.needs.add(need, submitted_at=deps.clock())
+    return need
+
+
+async def list_needs(deps: Deps, *, plan_year: int | None, unit: str | None) -> list[dict[str, Any]]:
+    return await deps.needs.search(plan_year=plan_year, unit=unit)

@@ -1,0 +1,242 @@
+"""MongoDB adapter of the enrollment service: documents <-> domain objects, via the outbox.
+
+Every state change and the events it causes are one single-document write (`shared.outbox`),
+guarded by the document's `_v`: a `save` that returns False lost a race and the caller retries.
+Collections: `staff` (_id = NIP), `sessions` (one roster per session, _id = session id),
+`needs` (_id = need id). NIPs and names live only here, never in an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared import outbox
+from shared.events import Envelope, EventData, TrainingNeedSubmitted
+
+from .domain import Enrollment, Participant, Roster, SessionInfo, StaffMember
+
+SERVICE = "enrollment"
+STAFF, SESSIONS, NEEDS = "staff", "sessions", "needs"
+COLLECTIONS = (STAFF, SESSIONS, NEEDS)
+_IN_CHUNK = 500  # NIPs per $in query when an import looks up what it already has
+
+
+# FerretDB v1 (SQLite backend) does not apply an update's filter and write atomically: twelve
+# writers racing with update_one({"_id", "_v": n}) all matched and only four versions survived
+# (the same with $push/$inc and find_one_and_update). Serialising this process's writes to one
+# document gives back compare-and-set on `_v` within the process; across several processes of
+# one service only a real MongoDB gives it. The outbox relay's clean-up write takes the same lock.
+_write_locks: weakref.WeakValueDictionary[tuple[str, Any], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def write_lock(collection: str, doc_id: Any) -> asyncio.Lock:
+    lock = _write_locks.get((collection, doc_id))
+    if lock is None:
+        lock = _write_locks[(collection, doc_id)] = asyncio.Lock()
+    return lock
+
+
+class OutboxRelay(outbox.Relay):
+    """shared.outbox.Relay whose removal of published events waits for our write lock."""
+
+    async def _remove_published(self, coll: AsyncCollection, doc: dict[str, Any]) -> int:
+        async with write_lock(coll.name, doc["_id"]):
+            return await super()._remove_published(coll, doc)
+
+
+@dataclass(frozen=True)
+class StaffRecord:
+    member: StaffMember
+    version: int
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    await outbox.ensure_indexes(db, COLLECTIONS)
+    await db[STAFF].create_index([("unit", ASCENDING), ("name", ASCENDING)])
+    # Cancelling by enrollment id finds its roster through this flat array of ids.
+    await db[SESSIONS].create_index("enrollment_ids")
+    await db[SESSIONS].create_index("info.start_date")
+    await db[NEEDS].create_index([("plan_year", ASCENDING), ("unit", ASCENDING)])
+
+
+def _wrap(events: Iterable[EventData], city: str, at: dt.datetime | None = None) -> list[Envelope]:
+    return [Envelope.wrap(e, city=city, service=SERVICE, time=at) for e in events]
+
+
+# --- staff -------------------------------------------------------------------------------------
+
+_STAFF_FIELDS = ("name", "unit", "position_type", "rank_group", "sex", "supervisor_nip")
+
+
+def _staff_doc(member: StaffMember) -> dict[str, Any]:
+    return {field: getattr(member, field) for field in _STAFF_FIELDS}
+
+
+def _staff_record(doc: dict[str, Any]) -> StaffRecord:
+    member = StaffMember(nip=doc["_id"], **{f: doc.get(f) for f in _STAFF_FIELDS})
+    return StaffRecord(member, doc[outbox.VERSION])
+
+
+class StaffStore:
+    def __init__(self, db: AsyncDatabase, city: str):
+        self.coll = db[STAFF]
+        self.city = city
+
+    async def get(self, nip: str) -> StaffRecord | None:
+        doc = await self.coll.find_one({"_id": nip}, {outbox.OUTBOX: 0})
+        return _staff_record(doc) if doc else None
+
+    async def get_many(self, nips: Sequence[str]) -> dict[str, StaffRecord]:
+        found: dict[str, StaffRecord] = {}
+        for start in range(0, len(nips), _IN_CHUNK):
+            cursor = self.coll.find({"_id": {"$in": list(nips[start:start + _IN_CHUNK])}},
+                                    {outbox.OUTBOX: 0})
+            async for doc in cursor:
+                found[doc["_id"]] = _staff_record(doc)
+        return found
+
+    async def put(self, member: StaffMember, previous: StaffRecord | None,
+                  events: Sequence[EventData]) -> bool:
+        """Insert or update against the version read; False when someone was faster."""
+        envelopes = _wrap(events, self.city)
+        if previous is None:
+            try:
+                await outbox.insert(self.coll, {"_id": member.nip, **_staff_doc(member)}, envelopes)
+            except DuplicateKeyError:
+                return False
+            return True
+        async with write_lock(STAFF, member.nip):
+            return await outbox.update(self.coll, member.nip, previous.version, _staff_doc(member),
+                                       envelopes)
+
+    async def page(self, *, unit: str | None, limit: int, offset: int) -> tuple[int, list[StaffMember]]:
+        query = {"unit": unit} if unit else {}
+        total = await self.coll.count_documents(query)
+        cursor = self.coll.find(query, {outbox.OUTBOX: 0}).sort(
+            [("unit", ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)]).skip(offset).limit(limit)
+        return total, [_staff_record(doc).member async for doc in cursor]
+
+
+# --- session rosters ---------------------------------------------------------------------------
+
+def _entry_doc(e: Enrollment) -> dict[str, Any]:
+    p = e.participant
+    return {
+        "enrollment_id": e.enrollment_id, "nip": p.nip, "person_id": p.person_id, "unit": p.unit,
+        "position_type": p.position_type, "rank_group": p.rank_group, "sex": p.sex,
+        "nominated_by": e.nominated_by, "requested_at": e.requested_at,
+        "cancelled_at": e.cancelled_at, "cancel_reason": e.cancel_reason,
+        "cancel_note": e.cancel_note, "was_waitlisted": e.was_waitlisted,
+    }
+
+
+def _entry(doc: dict[str, Any]) -> Enrollment:
+    participant = Participant(doc["nip"], doc["person_id"], doc["unit"], doc["position_type"],
+                              doc["rank_group"], doc["sex"])
+    return Enrollment(doc["enrollment_id"], participant, doc["nominated_by"], doc["requested_at"],
+                      doc.get("cancelled_at"), doc.get("cancel_reason"), doc.get("cancel_note"),
+                      doc.get("was_waitlisted"))
+
+
+def _info_doc(info: SessionInfo) -> dict[str, Any]:
+    doc = dict(info.__dict__)
+    # BSON has no date type: ISO strings keep the calendar date and still sort correctly.
+    doc["start_date"], doc["end_date"] = info.start_date.isoformat(), info.end_date.isoformat()
+    return doc
+
+
+def _info(doc: dict[str, Any]) -> SessionInfo:
+    return SessionInfo(**{**doc, "start_date": dt.date.fromisoformat(doc["start_date"]),
+                          "end_date": dt.date.fromisoformat(doc["end_date"])})
+
+
+def _roster_state(roster: Roster) -> dict[str, Any]:
+    return {
+        "info": _info_doc(roster.info), "status": roster.status,
+        "cancelled_reason": roster.cancelled_reason,
+        "enrolled": [_entry_doc(e) for e in roster.enrolled],
+        "waitlist": [_entry_doc(e) for e in roster.waitlist],
+        "cancelled": [_entry_doc(e) for e in roster.cancelled],
+        "enrollment_ids": roster.enrollment_ids(),
+        "catalogue_time": roster.catalogue_time, "seen_events": roster.seen_events,
+    }
+
+
+def _roster(doc: dict[str, Any]) -> Roster:
+    return Roster(
+        info=_info(doc["info"]), status=doc["status"], cancelled_reason=doc.get("cancelled_reason"),
+        enrolled=[_entry(d) for d in doc.get("enrolled", [])],
+        waitlist=[_entry(d) for d in doc.get("waitlist", [])],
+        cancelled=[_entry(d) for d in doc.get("cancelled", [])],
+        catalogue_time=doc.get("catalogue_time"), seen_events=list(doc.get("seen_events", [])),
+        version=doc[outbox.VERSION],
+    )
+
+
+class RosterStore:
+    def __init__(self, db: AsyncDatabase, city: str):
+        self.coll = db[SESSIONS]
+        self.city = city
+
+    async def get(self, session_id: str) -> Roster | None:
+        doc = await self.coll.find_one({"_id": session_id}, {outbox.OUTBOX: 0})
+        return _roster(doc) if doc else None
+
+    async def by_enrollment(self, enrollment_id: str) -> Roster | None:
+        doc = await self.coll.find_one({"enrollment_ids": enrollment_id}, {outbox.OUTBOX: 0})
+        return _roster(doc) if doc else None
+
+    async def save(self, roster: Roster) -> bool:
+        """Write the roster with the events it recorded; False when the version moved."""
+        envelopes = _wrap(roster.events, self.city)
+        if roster.version == 0:
+            try:
+                await outbox.insert(self.coll, {"_id": roster.info.session_id, **_roster_state(roster)},
+                                    envelopes)
+            except DuplicateKeyError:
+                return False
+        else:
+            async with write_lock(SESSIONS, roster.info.session_id):
+                if not await outbox.update(self.coll, roster.info.session_id, roster.version,
+                                           _roster_state(roster), envelopes):
+                    return False
+        roster.version += 1
+        return True
+
+    async def catalogue(self, *, include_past: bool, today: dt.date) -> list[Roster]:
+        query = {} if include_past else {"info.start_date": {"$gte": today.isoformat()}}
+        cursor = self.coll.find(query, {outbox.OUTBOX: 0}).sort(
+            [("info.start_date", ASCENDING), ("_id", ASCENDING)])
+        return [_roster(doc) async for doc in cursor]
+
+
+# --- training needs ----------------------------------------------------------------------------
+
+class NeedStore:
+    def __init__(self, db: AsyncDatabase, city: str):
+        self.coll = db[NEEDS]
+        self.city = city
+
+    async def add(self, need: TrainingNeedSubmitted, *, submitted_at: dt.datetime) -> None:
+        doc = {"_id": need.need_id, **need.model_dump(exclude={"need_id"}), "submitted_at": submitted_at}
+        await outbox.insert(self.coll, doc, _wrap([need], self.city, submitted_at))
+
+    async def search(self, *, plan_year: int | None, unit: str | None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {}
+        if plan_year is not None:
+            query["plan_year"] = plan_year
+        if unit:
+            query["unit"] = unit
+        cursor = self.coll.find(query, {outbox.OUTBOX: 0, outbox.PENDING: 0, outbox.VERSION: 0}).sort(
+            [("plan_year", DESCENDING), ("submitted_at", DESCENDING)])
+        return [{"need_id": doc.pop("_id"), **doc} async for doc in cursor]

@@ -1,0 +1,319 @@
+"""Consume every city's events in batches into `deltas`, effectively once, and keep the total.
+
+Why aiokafka directly and not FastStream's subscriber (FastStream is aiokafka underneath): the
+design needs what a per-message handler hides: whole batches per partition (one database write
+per batch instead of per event), seeking each partition to the high-water mark stored in the
+database when it is assigned, and committing offsets only after that write.
+
+Effectively once without transactions: a batch of one partition becomes ONE delta document
+whose id is `topic|partition|first_offset`; records at or below the partition's stored
+high-water mark are skipped. A crash before the write loses nothing (Kafka redelivers), a crash
+after it double-counts nothing (the redelivered records are at or below the mark). The Kafka
+commit after the write only saves re-reading; the stored mark is the truth.
+
+Single active instance: the in-memory total is the sum of the deltas this process loaded and
+wrote. A second instance in the same group would serve only its share of the partitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from pymongo.errors import PyMongoError
+
+from services.evaluation import insights, queries
+from services.evaluation.figures import Figures
+from services.evaluation.store import DeltaStore, Generation, Partition
+from services.evaluation.triage import RejectedError, admit
+from shared import metrics
+from shared.events import Envelope
+from shared.settings import Settings
+from shared.topics import CITY_EVENTS_PATTERN, deadletter_topic, topic
+
+log = logging.getLogger(__name__)
+
+MAX_RECORDS = 5000  # per poll: large batches make few, large delta documents
+LAG_EVERY = 10.0  # seconds between consumer-lag measurements
+GENERATION_EVERY = 5.0  # seconds between looks for a `bangkom replay`
+INSIGHTS_EVERY = 10.0  # at most one round of insights per this many seconds
+
+
+class NationalIngest:
+    """The national consumer. `figures` is the running total the API serves."""
+
+    def __init__(self, settings: Settings, store: DeltaStore, *, publish_insights: bool = True):
+        self.settings = settings
+        self.store = store
+        self.publish_insights = publish_insights
+        self.figures = Figures()
+        self.marks: dict[Partition, int] = {}  # high-water mark per partition, from the database
+        self.generation = Generation(0, False)
+        self.ready = asyncio.Event()  # set once the figures are loaded from the database
+        self._producer: AIOKafkaProducer | None = None
+        self._dirty_cities: set[str] = set()
+        self._published: dict[str, object] = {}  # insight_id -> payload last sent
+        self._last_insights = 0.0
+        self._generation_checked = 0.0
+        self._group = self.generation.group  # the consumer group of the current consume()
+        self._insight_topics: set[str] = set()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Forever: load the current generation, consume until a replay starts a new one."""
+        await self._start_producer()
+        try:
+            while True:
+                generation = await self._retry(self.store.generation)
+                if generation.rebuilding:
+                    await asyncio.sleep(2)  # `bangkom replay` is refilling the deltas
+                    continue
+                await self.load(generation)
+                await self.consume(self._replay_started)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def load(self, generation: Generation) -> None:
+        self.figures, self.marks = await self._retry(lambda: self.store.load(generation.number))
+        self.generation = generation
+        self._dirty_cities = set(self.figures.cities)
+        for city, stamp in self.figures.last_event.items():
+            metrics.CITY_LAST_EVENT.labels(city).set(stamp)
+        self.ready.set()
+        log.info("national figures loaded: generation %d, %d partitions, %d events",
+                 generation.number, len(self.marks), sum(self.figures.events.values()))
+
+    async def _replay_started(self, _consumer: AIOKafkaConsumer) -> bool:
+        now = time.monotonic()
+        if now - self._generation_checked < GENERATION_EVERY:
+            return False
+        self._generation_checked = now
+        current = await self._retry(self.store.generation)
+        if current.number != self.generation.number:
+            log.warning("a replay started (generation %d): reloading", current.number)
+            self.ready.clear()
+            return True
+        return False
+
+    async def _start_producer(self) -> None:
+        if self._producer is None:
+            # idempotent, acks=all: a dead letter or an insight is written once per send
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
+                enable_idempotence=True, client_id="bangkom-national-evaluation",
+            )
+            await self._producer.start()
+
+    # --- consuming ------------------------------------------------------------------------
+
+    async def consume(self, done: Callable[[AIOKafkaConsumer], Awaitable[bool]]) -> None:
+        """Consume batches until `done(consumer)` says so (checked after every poll)."""
+        await self._start_producer()
+        group = self.generation.group
+        if self.settings.mongo_db:
+            # another figures store (a test, an audit copy) is another reader of the log
+            group = f"{group}.{self.settings.mongo_db}"
+        self._group = group
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap, group_id=group,
+            client_id="bangkom-national-evaluation", enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=5000,  # a new city's topics are picked up within seconds
+        )
+        consumer.subscribe(pattern=CITY_EVENTS_PATTERN, listener=_ResumeFromMarks(self, consumer))
+        await consumer.start()
+        last_lag = 0.0
+        try:
+            while not await done(consumer):
+                batch = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
+                commits = {}
+                for tp, records in batch.items():
+                    last = await self._ingest(tp, records)
+                    if last is not None:
+                        commits[tp] = last + 1
+                if commits:
+                    try:
+                        await consumer.commit(commits)
+                    except KafkaError as exc:  # only an optimisation: the marks are the truth
+                        log.info("offset commit skipped: %s", exc)
+                now = time.monotonic()
+                if now - last_lag >= LAG_EVERY:
+                    last_lag = now
+                    await self._measure_lag(consumer, group)
+                if self.publish_insights and now - self._last_insights >= INSIGHTS_EVERY:
+                    await self._publish_insights(consumer)
+        finally:
+            await consumer.stop()
+
+    async def _ingest(self, tp: TopicPartition, records: list) -> int | None:
+        """Reduce one partition's batch into one delta document; return the last offset counted."""
+        key = (tp.topic, tp.partition)
+        mark = self.marks.get(key, -1)
+        fresh = [r for r in records if r.offset > mark]  # at or below the mark: counted already
+        if not fresh:
+            return None
+        delta = Figures()
+        outcomes: Counter[str] = Counter()
+        times: list[dt.datetime] = []
+        for record in fresh:
+            try:
+                envelope, payload = admit(record.topic, record.value)
+            except RejectedError as rejection:
+                await self._deadletter(record, rejection)
+                outcomes["deadletter"] += 1
+                continue
+            applied = delta.apply(envelope, payload)
+            outcomes["applied" if applied else "ignored"] += 1
+            if applied:
+                times.append(envelope.time)
+        first, last = fresh[0].offset, fresh[-1].offset
+        await self._retry(lambda: self.store.write(
+            generation=self.generation.number, topic=tp.topic, partition=tp.partition,
+            first=first, last=last, records=len(fresh), delta=delta,
+        ))
+        self.figures.merge(delta)
+        self.marks[key] = last
+        self._dirty_cities.update(delta.cities)
+        self._observe(outcomes, times, delta)
+        return last
+
+    def _observe(self, outcomes: Counter[str], times: list[dt.datetime], delta: Figures) -> None:
+        node, group = self.settings.node, self._group
+        for outcome, count in outcomes.items():
+            metrics.EVENTS_CONSUMED.labels(node, group, outcome).inc(count)
+        stored = dt.datetime.now(dt.UTC)
+        freshness = metrics.FRESHNESS.labels(node, group)
+        for when in times:
+            freshness.observe(max((stored - when).total_seconds(), 0.0))
+        for city in delta.cities:
+            metrics.CITY_LAST_EVENT.labels(city).set(self.figures.last_event[city])
+
+    async def _deadletter(self, record, rejection: RejectedError) -> None:
+        headers = [
+            ("x-bangkom-reason", f"{rejection.reason}: {rejection.detail}"[:1000].encode()),
+            ("x-bangkom-group", self._group.encode()),
+            ("x-bangkom-source-topic", record.topic.encode()),
+            ("x-bangkom-source-partition", str(record.partition).encode()),
+            ("x-bangkom-source-offset", str(record.offset).encode()),
+        ]
+        log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition,
+                    record.offset, rejection)
+        attempt = 0
+        while True:  # same cluster as the source: wait for it rather than drop the record
+            try:
+                await self._producer.send_and_wait(
+                    deadletter_topic(self.settings.node), record.value, key=record.key,
+                    headers=headers,
+                )
+                break
+            except KafkaError as exc:
+                attempt += 1
+                log.error("dead-letter publish failed (%s); retrying", exc)
+                await asyncio.sleep(min(0.5 * 2**attempt, 30.0))
+        metrics.DEADLETTERS.labels(self.settings.node, self._group, rejection.reason).inc()
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer, group: str) -> None:
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return
+        try:
+            ends = await consumer.end_offsets(assigned)
+        except KafkaError as exc:
+            log.info("consumer lag not measured: %s", exc)
+            return
+        for tp, end in ends.items():
+            # the stored mark is this consumer's real committed position
+            done = self.marks.get((tp.topic, tp.partition), -1) + 1
+            metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(max(end - done, 0))
+
+    # --- insights back to the cities --------------------------------------------------------
+
+    async def _publish_insights(self, consumer: AIOKafkaConsumer) -> None:
+        self._last_insights = time.monotonic()
+        if not self._dirty_cities or not _caught_up(consumer, self.marks):
+            return  # during a catch-up the figures are partial: say nothing yet
+        cities, self._dirty_cities = self._dirty_cities, set()
+        for city in sorted(cities):
+            year = queries.latest_year(self.figures, city)
+            if year is None:
+                continue
+            for payload in insights.findings(self.figures, city, year):
+                if self._published.get(payload.insight_id) == payload:
+                    continue
+                if await self._send_insight(city, payload):
+                    self._published[payload.insight_id] = payload
+
+    async def _send_insight(self, city: str, payload) -> bool:
+        name = topic(city, payload.STREAM)
+        envelope = Envelope(
+            source="/bangkom/national/evaluation", type=payload.TYPE,
+            time=dt.datetime.now(dt.UTC), subject=payload.subject(), city=city,
+            data=payload.model_dump(mode="json"),
+        )
+        try:
+            if name not in self._insight_topics:
+                from shared.kafka import ensure_topics
+
+                await ensure_topics(self.settings.kafka_bootstrap, [name])
+                self._insight_topics.add(name)
+            await self._producer.send_and_wait(name, envelope.to_bytes(),
+                                               key=envelope.subject.encode())
+        except KafkaError as exc:
+            log.warning("insight %s not sent (%s); next round retries", payload.insight_id, exc)
+            self._dirty_cities.add(city)
+            return False
+        metrics.EVENTS_PUBLISHED.labels(self.settings.node, "evaluation", payload.TYPE).inc()
+        return True
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    async def _retry(self, operation: Callable[[], Awaitable]):
+        """Database calls wait out an outage: nothing consumed may be lost or skipped."""
+        attempt = 0
+        while True:
+            try:
+                return await operation()
+            except PyMongoError as exc:
+                attempt += 1
+                log.warning("database call failed (%s); retry %d", exc, attempt)
+                await asyncio.sleep(min(0.2 * 2**attempt, 10.0))
+
+
+def _caught_up(consumer: AIOKafkaConsumer, marks: dict[Partition, int]) -> bool:
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        if end is None or marks.get((tp.topic, tp.partition), -1) + 1 < end:
+            return False
+    return True
+
+
+class _ResumeFromMarks(ConsumerRebalanceListener):
+    """On assignment, start each partition right after its stored mark (or at the beginning)."""
+
+    def __init__(self, ingest: NationalIngest, consumer: AIOKafkaConsumer) -> None:
+        self.ingest = ingest
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        for tp in assigned:
+            mark = self.ingest.marks.get((tp.topic, tp.partition))
+            if mark is None:
+                # the database has nothing from it: whatever Kafka thinks was committed
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, mark + 1)

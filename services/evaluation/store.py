@@ -1,0 +1,82 @@
+"""Mongo adapter of the national figures: one `deltas` document per consumed (partition, batch).
+
+The database, not Kafka's committed offset, says what has been counted: a partition's
+high-water mark is the largest `last` offset among its deltas. A batch is one single-document
+write (FerretDB has no transactions), so it is counted entirely or not at all.
+
+`meta` holds the rebuild generation: `bangkom replay` increments it and drops the deltas; a
+delta of an older generation (written by a process that had not noticed yet) is ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.evaluation.figures import Figures
+from shared.topics import NATIONAL_GROUP
+
+DELTAS = "deltas"
+META = "meta"
+_GENERATION = "generation"
+
+Partition = tuple[str, int]  # (topic, partition)
+
+
+@dataclass(frozen=True)
+class Generation:
+    number: int
+    rebuilding: bool
+
+    @property
+    def group(self) -> str:
+        # A fresh consumer group per rebuild starts at the earliest offsets by itself.
+        return NATIONAL_GROUP if self.number == 0 else f"{NATIONAL_GROUP}.r{self.number}"
+
+
+class DeltaStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.deltas = db[DELTAS]
+        self.meta = db[META]
+
+    async def generation(self) -> Generation:
+        doc = await self.meta.find_one({"_id": _GENERATION}) or {}
+        return Generation(doc.get("number", 0), doc.get("rebuilding", False))
+
+    async def load(self, generation: int) -> tuple[Figures, dict[Partition, int]]:
+        """The sum of all deltas of `generation`, and each partition's high-water mark."""
+        figures = Figures()
+        marks: dict[Partition, int] = {}
+        async for doc in self.deltas.find({"generation": generation}):
+            figures.merge(Figures.from_doc(doc["figures"]))
+            key = (doc["topic"], doc["partition"])
+            marks[key] = max(doc["last"], marks.get(key, -1))
+        return figures, marks
+
+    async def write(self, *, generation: int, topic: str, partition: int, first: int, last: int,
+                    records: int, delta: Figures) -> None:
+        # replace with upsert, not insert: a retry after a timeout whose write did land
+        # must neither fail nor double anything.
+        doc_id = f"{topic}|{partition}|{first}"
+        await self.deltas.replace_one({"_id": doc_id}, {
+            "_id": doc_id, "generation": generation, "topic": topic, "partition": partition,
+            "first": first, "last": last, "records": records, "figures": delta.to_doc(),
+            "written_at": dt.datetime.now(dt.UTC),
+        }, upsert=True)
+
+    async def begin_rebuild(self) -> Generation:
+        doc = await self.meta.find_one_and_update(
+            {"_id": _GENERATION}, {"$inc": {"number": 1}, "$set": {"rebuilding": True}},
+            upsert=True, return_document=ReturnDocument.AFTER,
+        )
+        await self.deltas.delete_many({})
+        return Generation(doc["number"], True)
+
+    async def end_rebuild(self, generation: Generation) -> None:
+        # a service that had not yet noticed the rebuild may have written an old delta
+        await self.deltas.delete_many({"generation": {"$ne": generation.number}})
+        await self.meta.update_one({"_id": _GENERATION, "number": generation.number},
+                                   {"$set": {"rebuilding": False}})

@@ -1,0 +1,186 @@
+"""Kafka plumbing: the FastStream broker, topic creation, the event-consumer wrapper, lag.
+
+Every subscriber made by `subscribe_events` has the same contract:
+- group: given by the caller (named in shared.topics), offsets start at the earliest record;
+- ack policy: ACK after processing, i.e. the offset is committed only once the handler
+  returned: at-least-once delivery, and handlers are idempotent so a redelivery changes nothing;
+- a message no code can read (not JSON, not a CloudEvent, unknown type, bad payload), or one
+  whose handler keeps failing, goes to the node's dead-letter topic with the reason in the
+  `x-bangkom-reason` header, and the consumer moves on;
+- a database outage is not the message's fault: it is retried with backoff until it works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import REGISTRY
+
+from shared import metrics
+from shared.errors import DomainError
+from shared.events import ContractError, Envelope, EventData, decode
+from shared.mongo import UNAVAILABLE
+from shared.settings import Settings
+from shared.topics import PARTITIONS, deadletter_topic
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope, EventData], Awaitable[str]]
+MAX_ATTEMPTS = 3  # for errors that are neither bad input nor an outage: a bug, most likely
+
+
+def make_broker(settings: Settings) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=f"bangkom-{settings.node}-{settings.service}",
+        middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=f"bangkom-{settings.service}")],
+        logger=logging.getLogger(f"faststream.{settings.service}"),
+    )
+
+
+async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = PARTITIONS) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [NewTopic(n, partitions, 1) for n in sorted(set(names) - existing)]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another node created it meanwhile
+    finally:
+        await admin.close()
+
+
+def subscribe_events(
+    broker: KafkaBroker,
+    *,
+    group: str,
+    settings: Settings,
+    handler: Handler,
+    topics: Sequence[str] = (),
+    pattern: str | None = None,
+) -> None:
+    subscriber = broker.subscriber(
+        *topics,
+        pattern=pattern,
+        group_id=group,
+        ack_policy=AckPolicy.ACK,
+        auto_offset_reset="earliest",
+    )
+
+    @subscriber
+    async def consume(msg: KafkaMessage) -> None:
+        await handle_message(msg, group=group, settings=settings, handler=handler, broker=broker)
+
+
+async def handle_message(
+    msg: KafkaMessage, *, group: str, settings: Settings, handler: Handler, broker: KafkaBroker
+) -> str:
+    """Decode, apply with retries, or dead-letter. Never raises for a message's fault."""
+    raw: bytes = msg.body
+    try:
+        envelope, payload = decode(raw)
+    except ContractError as exc:
+        return await _deadletter(broker, msg, group, settings, "contract", str(exc))
+    attempt = 0
+    while True:
+        try:
+            outcome = await handler(envelope, payload)
+            break
+        except asyncio.CancelledError:
+            raise
+        except (ContractError, DomainError) as exc:
+            return await _deadletter(broker, msg, group, settings, "processing", str(exc))
+        except UNAVAILABLE as exc:  # outage: wait for it to end, never drop the event
+            await _backoff(attempt, f"database unavailable ({exc})", envelope)
+        except Exception as exc:
+            if attempt + 1 >= MAX_ATTEMPTS:
+                log.exception("giving up on event %s", envelope.id)
+                return await _deadletter(
+                    broker, msg, group, settings, "processing", f"{type(exc).__name__}: {exc}"
+                )
+            await _backoff(attempt, f"{type(exc).__name__}: {exc}", envelope)
+        attempt += 1
+    metrics.EVENTS_CONSUMED.labels(settings.node, group, outcome).inc()
+    if outcome == "applied":
+        age = (dt.datetime.now(dt.UTC) - envelope.time).total_seconds()
+        metrics.FRESHNESS.labels(settings.node, group).observe(max(age, 0.0))
+    return outcome
+
+
+async def _backoff(attempt: int, why: str, envelope: Envelope) -> None:
+    delay = min(0.2 * 2**attempt, 30.0)
+    log.warning("retrying event %s in %.1fs: %s", envelope.id, delay, why,
+                extra={"event_id": str(envelope.id), "city": envelope.city, "type": envelope.type})
+    await asyncio.sleep(delay)
+
+
+async def _deadletter(
+    broker: KafkaBroker, msg: KafkaMessage, group: str, settings: Settings, kind: str, reason: str
+) -> str:
+    record = msg.raw_message
+    headers = {
+        "x-bangkom-reason": f"{kind}: {reason}"[:1000],
+        "x-bangkom-group": group,
+        "x-bangkom-source-topic": str(getattr(record, "topic", "")),
+        "x-bangkom-source-partition": str(getattr(record, "partition", "")),
+        "x-bangkom-source-offset": str(getattr(record, "offset", "")),
+    }
+    log.warning("dead-lettering a message from %s: %s", headers["x-bangkom-source-topic"], reason)
+    attempt = 0
+    while True:  # the dead-letter topic is on the same broker: wait for it rather than lose
+        try:
+            await broker.publish(
+                msg.body, topic=deadletter_topic(settings.node), key=getattr(record, "key", None),
+                headers=headers,
+            )
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            delay = min(0.5 * 2**attempt, 30.0)
+            log.error("dead-letter publish failed (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            attempt += 1
+    metrics.DEADLETTERS.labels(settings.node, group, kind).inc()
+    metrics.EVENTS_CONSUMED.labels(settings.node, group, "deadletter").inc()
+    return "deadletter"
+
+
+async def report_lag(settings: Settings, groups: Sequence[str], every_seconds: float = 15.0) -> None:
+    """Consumer lag per group and partition: log end offset minus committed offset."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    probe = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    started = False
+    while True:
+        try:
+            if not started:
+                await admin.start()
+                await probe.start()
+                started = True
+            for group in groups:
+                committed = await admin.list_consumer_group_offsets(group)
+                if not committed:
+                    continue
+                ends = await probe.end_offsets(list(committed))
+                for tp, meta in committed.items():
+                    lag = max(ends.get(tp, 0) - max(meta.offset, 0), 0)
+                    metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(lag)
+        except asyncio.CancelledError:
+            await probe.stop()
+            await admin.close()
+            raise
+        except Exception as exc:
+            log.warning("consumer lag not measured: %s", exc)
+        await asyncio.sleep(every_seconds)

@@ -1,0 +1,275 @@
+"""Transactional outbox without multi-document transactions.
+
+FerretDB (and a MongoDB without a replica set) cannot commit two documents atomically, so the
+events of a change live *inside* the changed document, in `_outbox`: the state change and its
+events are one single-document write, which every MongoDB-compatible server makes atomic.
+The relay then publishes pending events with an idempotent producer (acks=all) and removes
+them from the document. A crash between the write and the publish leaves the events in the
+document, so they are published after restart; a crash between the publish and the removal
+would publish them twice, so at start the relay reads the tail of its topics and drops events
+whose id is already there (it is the only producer of those topics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import signal
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared import metrics
+from shared.events import EVENT_TYPES, Envelope
+from shared.mongo import UNAVAILABLE
+from shared.settings import Settings
+from shared.topics import topic
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "_outbox"
+VERSION = "_v"
+PENDING = "_pending"  # indexed flag, so the relay finds pending documents without a scan
+PAGE = 100  # documents published per round; bounds how many events can be in doubt at a crash
+TAIL = 2000  # records per partition read back at start; must exceed PAGE x events per document
+
+_wakers: set[asyncio.Event] = set()
+
+
+def _entry(envelope: Envelope) -> dict[str, Any]:
+    return {
+        "id": str(envelope.id),
+        "topic": topic(envelope.city, EVENT_TYPES[envelope.type].STREAM),
+        "key": envelope.subject,
+        "type": envelope.type,
+        "time": envelope.time,
+        # Stored serialized: the bytes published are exactly the bytes written with the change.
+        "value": envelope.to_bytes().decode(),
+    }
+
+
+def _notify() -> None:
+    for event in _wakers:
+        event.set()
+
+
+async def insert(coll: AsyncCollection, doc: dict[str, Any], events: Sequence[Envelope]) -> None:
+    """Insert a new document and its events in one write. DuplicateKeyError propagates."""
+    await coll.insert_one(
+        {**doc, VERSION: 1, OUTBOX: [_entry(e) for e in events], PENDING: bool(events)}
+    )
+    _notify()
+
+
+async def update(
+    coll: AsyncCollection,
+    doc_id: Any,
+    expected_version: int,
+    changes: dict[str, Any],
+    events: Sequence[Envelope],
+) -> bool:
+    """Apply `changes` and stage `events` if the document is still at `expected_version`.
+
+    Returns False when someone else changed it first: reload, decide again, retry.
+    """
+    update: dict[str, Any] = {"$set": dict(changes), "$inc": {VERSION: 1}}
+    if events:
+        update["$set"][PENDING] = True
+        update["$push"] = {OUTBOX: {"$each": [_entry(e) for e in events]}}
+    result = await coll.update_one({"_id": doc_id, VERSION: expected_version}, update)
+    if result.matched_count and events:
+        _notify()
+    return bool(result.matched_count)
+
+
+def clean(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A loaded document without the outbox bookkeeping."""
+    if doc is None:
+        return None
+    return {k: v for k, v in doc.items() if k not in (OUTBOX, PENDING)}
+
+
+async def ensure_indexes(db: AsyncDatabase, collections: Iterable[str]) -> None:
+    for name in collections:
+        await db[name].create_index(PENDING)
+
+
+class Relay:
+    """Publishes the events staged in `collections` of `db`, oldest document first."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        collections: Sequence[str],
+        settings: Settings,
+        service: str,
+        *,
+        dedupe_topics: Sequence[str] = (),
+    ):
+        self.db = db
+        self.collections = list(collections)
+        self.settings = settings
+        self.service = service
+        self.dedupe_topics = list(dedupe_topics)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._already_published: set[str] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        _wakers.add(self._wake)
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
+
+    async def stop(self) -> None:
+        _wakers.discard(self._wake)
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._producer:
+            await self._producer.stop()
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                if self._producer is None:
+                    self._producer = await self._connect()
+                published = await self.publish_pending()
+                backoff = 0.5
+                if published:
+                    continue  # more may be waiting: drain before sleeping
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database down: keep the events, try again
+                level = logging.WARNING if isinstance(exc, UNAVAILABLE) else logging.ERROR
+                log.log(level, "outbox relay: %s; retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.outbox_poll_seconds * 5)
+            except TimeoutError:
+                pass
+
+    async def _connect(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            enable_idempotence=True,  # retries inside one session never duplicate
+            acks="all",
+            linger_ms=2,
+        )
+        await producer.start()
+        try:
+            self._already_published = await _read_tail_ids(self.settings, self.dedupe_topics)
+        except Exception:
+            await producer.stop()
+            raise
+        return producer
+
+    async def publish_pending(self) -> int:
+        """One round over every collection; returns how many events it published."""
+        published = 0
+        backlog = 0
+        oldest: dt.datetime | None = None
+        for name in self.collections:
+            coll = self.db[name]
+            cursor = coll.find({PENDING: True}, {OUTBOX: 1, VERSION: 1}).limit(PAGE)
+            docs = [d async for d in cursor]
+            sends = []
+            for doc in docs:
+                for entry in doc.get(OUTBOX, []):
+                    backlog += 1
+                    oldest = min(oldest, entry["time"]) if oldest else entry["time"]
+                    if entry["id"] in self._already_published:
+                        continue
+                    self._fault("relay-before-publish")
+                    sends.append(await self._producer.send(
+                        entry["topic"],
+                        value=entry["value"].encode(),
+                        key=entry["key"].encode(),
+                        headers=[("ce_id", entry["id"].encode()), ("ce_type", entry["type"].encode())],
+                    ))
+                    metrics.EVENTS_PUBLISHED.labels(self.settings.node, self.service, entry["type"]).inc()
+            await asyncio.gather(*sends)  # every send acknowledged by all in-sync replicas
+            if sends:
+                self._fault("relay-after-publish")
+            for doc in docs:
+                published += await self._remove_published(coll, doc)
+        metrics.OUTBOX_BACKLOG.labels(self.settings.node, self.service).set(backlog - published)
+        age = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest and backlog > published else 0
+        metrics.OUTBOX_OLDEST_AGE.labels(self.settings.node, self.service).set(age)
+        return published
+
+    def _fault(self, point: str) -> None:
+        if self.settings.fault == point:  # a real kill, not an exception: no cleanup runs
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    async def _remove_published(self, coll: AsyncCollection, doc: dict[str, Any]) -> int:
+        done = {e["id"] for e in doc.get(OUTBOX, [])}
+        while True:
+            remaining = [e for e in doc.get(OUTBOX, []) if e["id"] not in done]
+            # Guarded by the version read with the outbox: a concurrent $push of new events
+            # moves the version, and we recompute from the fresh list instead of erasing them.
+            result = await coll.update_one(
+                {"_id": doc["_id"], VERSION: doc[VERSION]},
+                {"$set": {OUTBOX: remaining, PENDING: bool(remaining)}},
+            )
+            if result.matched_count:
+                return len(done)
+            doc = await coll.find_one({"_id": doc["_id"]}, {OUTBOX: 1, VERSION: 1})
+            if doc is None:
+                return len(done)
+
+
+async def _read_tail_ids(settings: Settings, topics: Sequence[str]) -> set[str]:
+    """Event ids among the last TAIL records of each partition of `topics`."""
+    if not topics:
+        return set()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in (consumer.partitions_for_topic(t) or await _partitions(consumer, t))
+        ]
+        if not partitions:
+            return set()
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        for tp in partitions:
+            consumer.seek(tp, max(starts[tp], ends[tp] - TAIL))
+        ids: set[str] = set()
+        waiting = {tp for tp in partitions if ends[tp] > starts[tp]}
+        while waiting:
+            batch = await consumer.getmany(timeout_ms=1000)
+            if not batch:
+                break
+            for tp, records in batch.items():
+                for record in records:
+                    ids.update(v.decode() for k, v in record.headers if k == "ce_id")
+                if await consumer.position(tp) >= ends[tp]:
+                    waiting.discard(tp)
+        return ids
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:
+    await consumer._client.force_metadata_update()  # a topic created after the consumer started
+    return consumer.partitions_for_topic(name) or set()

@@ -1,0 +1,181 @@
+"""The national evaluation against the real Kafka and FerretDB: effectively once under SIGKILL.
+
+The cities here are test-only names, so other tests' events in the federation's topics cannot
+move these figures, and the service gets its own database (and so its own consumer group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pymongo import AsyncMongoClient
+
+from deploy.datagen import generate, produce
+from services.evaluation import queries as q
+from services.evaluation.figures import Figures
+from shared.events import decode
+from shared.kafka import ensure_topics
+from shared.topics import CITY_STREAMS, PARTITIONS, deadletter_topic, topic
+
+CITIES = ["evalkota-a", "evalkota-b", "evalkota-c"]
+STAFF = 950  # about 17,500 events per city: a bit over 50,000 in all
+TOPICS = [topic(c, s) for c in CITIES for s in CITY_STREAMS]
+DEADLETTER = deadletter_topic("national")
+
+
+@pytest.fixture(scope="module")
+async def national(infra):
+    await ensure_topics(infra.kafka_bootstrap, [*TOPICS, DEADLETTER])
+    database = f"bangkom_national_test_{uuid.uuid4().hex[:8]}"
+    records = list(generate(CITIES, seed=11, staff=STAFF))
+    await produce(infra.kafka_bootstrap, iter(records))
+    proc = await asyncio.to_thread(infra.start_service, "national", "evaluation",
+                                   mongo_db=database)
+    yield proc, database, records
+
+
+async def _get(url: str, path: str, **params) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        return await http.get(path, params=params)
+
+
+async def _events_seen(url: str) -> dict[str, int]:
+    try:
+        response = await _get(url, "/cities")
+    except httpx.HTTPError:
+        return {}
+    if response.status_code != 200:
+        return {}
+    return {c["city"]: c["events"] for c in response.json()}
+
+
+async def _wait_for(url: str, expected: dict[str, int], timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    seen: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        seen = await _events_seen(url)
+        if all(seen.get(c, 0) >= n for c, n in expected.items()):
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"not consumed in {timeout}s: {seen} of {expected}")
+
+
+async def _read_back(bootstrap: str, topics: list[str]) -> list:
+    """Every record now in `topics`, straight from Kafka (no consumer group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        # every topic here was made by ensure_topics with PARTITIONS partitions
+        ends = await consumer.end_offsets(partitions)
+        records = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for part in batch.values():
+                records.extend(part)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def _approx(value):
+    if isinstance(value, dict):
+        return {k: _approx(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_approx(v) for v in value]
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-6, abs=1e-3)
+    return value
+
+
+async def test_sigkills_during_the_replay_change_no_figure(infra, national):
+    proc, database, records = national
+    expected_events = {c: sum(1 for r in records if r.topic.split(".")[1] == c) for c in CITIES}
+    total = sum(expected_events.values())
+
+    # Four crashes at random points of the catch-up, each followed by a restart.
+    rng = random.Random()
+    kills = 0
+    progress: list[int] = []  # events counted when each kill came
+    for share in sorted(rng.uniform(0.05, 0.9) for _ in range(4)):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            seen = await _events_seen(proc.url)
+            if sum(seen.get(c, 0) for c in CITIES) >= share * total:
+                break
+            await asyncio.sleep(0.02)
+        proc.kill()
+        kills += 1
+        progress.append(sum(seen.get(c, 0) for c in CITIES))
+        await asyncio.to_thread(proc.start)
+    assert kills == 4
+    print(f"killed at {progress} of {total} events")
+
+    await _wait_for(proc.url, expected_events)
+    await asyncio.sleep(2)  # nothing more may arrive: a double count would show now
+    seen = await _events_seen(proc.url)
+    assert {c: seen[c] for c in CITIES} == expected_events
+
+    # From scratch: the events read back from Kafka, applied once each, in memory.
+    scratch = Figures()
+    for record in await _read_back(infra.kafka_bootstrap, TOPICS):
+        scratch.apply(*decode(record.value))
+    served = (await _get(proc.url, "/figures")).json()
+    expected = q.national(scratch)
+    for city in CITIES:
+        assert served["cities"][city] == _approx(expected["cities"][city]), city
+    for city in CITIES:
+        detail = (await _get(proc.url, f"/cities/{city}")).json()
+        assert detail["below_target_person_ids"] == q.below_target(scratch, city, 2026)
+
+    # The stored deltas of each partition tile its log: no gap, no overlap.
+    client = AsyncMongoClient(infra.mongo_url)
+    try:
+        spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        async for doc in client[database]["deltas"].find({"topic": {"$in": TOPICS}}):
+            spans.setdefault((doc["topic"], doc["partition"]), []).append((doc["first"], doc["last"]))
+    finally:
+        await client.close()
+    stored = 0
+    for key, ranges in spans.items():
+        ranges.sort()
+        assert ranges[0][0] == 0, key
+        for (_, last), (first, _) in zip(ranges, ranges[1:]):
+            assert first == last + 1, f"{key}: {ranges}"
+        stored += ranges[-1][1] + 1
+    assert stored == total
+
+
+async def test_a_city_mismatch_and_garbage_go_to_the_deadletter_and_the_rest_counts(
+        infra, national):
+    proc, _, records = national
+    city, other = CITIES[0], CITIES[1]
+    name = topic(city, "enrollment")
+    foreign = next(r for r in generate([other], seed=99, staff=3) if r.topic == topic(other, "enrollment"))
+    valid = next(r for r in generate([city], seed=99, staff=3) if r.topic == name)
+    before = (await _events_seen(proc.url))[city]
+
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        # one key: the three land on one partition, in this order
+        for value in (foreign.value, b"\x00 not a cloud event", valid.value):
+            await producer.send_and_wait(name, value, key=b"staff/deadletter-test")
+    finally:
+        await producer.stop()
+
+    await _wait_for(proc.url, {city: before + 1}, timeout=60)
+    dead = [r for r in await _read_back(infra.kafka_bootstrap, [DEADLETTER])
+            if dict(r.headers).get("x-bangkom-source-topic") == name.encode()]
+    reasons = sorted(dict(r.headers)["x-bangkom-reason"].decode().split(":")[0] for r in dead)
+    assert reasons == ["city-mismatch", "contract"]
+    assert (await _events_seen(proc.url))[city] == before + 1

@@ -1,0 +1,164 @@
+"""The city sessions service on real Kafka and FerretDB: schedule, roster from the enrollment
+stream (with a redelivery), attendance, tests, completion, and what leaves on its topic."""
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from collections import Counter
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.events import (
+    EnrollmentCreated, EnrollmentWaitlisted, Envelope, InsightPublished, decode,
+)
+from shared.pseudonym import person_id
+
+CITY = "salatiga"
+ENROLLMENT_TOPIC, SESSIONS_TOPIC = f"bangkom.{CITY}.enrollment", f"bangkom.{CITY}.sessions"
+INSIGHTS_TOPIC = f"bangkom.{CITY}.insights"
+
+
+@pytest.fixture(scope="module")
+def service(infra):
+    return infra.start_service(CITY, "sessions", outbox_poll_seconds="0.05")
+
+
+async def eventually(probe, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.2)
+
+
+async def publish(infra, topic: str, envelopes: list[Envelope]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for envelope in envelopes:
+            await producer.send_and_wait(topic, envelope.to_bytes(), key=envelope.subject.encode())
+    finally:
+        await producer.stop()
+
+
+async def read_topic(infra, topic: str) -> list:
+    """Every record on `topic` so far, read by a real consumer outside any group."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records = []
+        pending = {tp for tp in partitions if ends[tp] > 0}
+        while pending:
+            for batch in (await consumer.getmany(timeout_ms=1000)).values():
+                records.extend(batch)
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+        return records
+    finally:
+        await consumer.stop()
+
+
+def enrollment(infra, session_id: str, nip: str, *, waitlist: bool = False) -> Envelope:
+    dims = dict(session_id=session_id, person_id=person_id(nip, infra.pseudonym_secret),
+                enrollment_id=uuid.uuid4().hex, nominated_by="supervisor",
+                unit="Dinas Komunikasi dan Informatika", position_type="functional",
+                rank_group="III", sex="F")
+    payload = EnrollmentWaitlisted(**dims, position=1) if waitlist else EnrollmentCreated(**dims)
+    return Envelope.wrap(payload, city=CITY, service="enrollment")
+
+
+async def test_a_session_from_schedule_to_completion_on_kafka(infra, service):
+    today = dt.date.today()
+    plan = {
+        "title": "Keamanan Informasi untuk Pelayanan Publik", "competency_type": "technical",
+        "competency": "IT and e-government", "method": "blended", "provider": "university",
+        "speakers": ["Dr. Wulan (UKSW)"], "jp": 18, "days": 3,
+        "start_date": str(today - dt.timedelta(days=4)),
+        "end_date": str(today - dt.timedelta(days=2)), "place": "Aula Diskominfo",
+        "online_link": "https://lms.salatiga.go.id/course/42", "capacity": 2,
+        "planned_cost": 9_000_000,
+    }
+    async with httpx.AsyncClient(base_url=service.url, headers=infra.auth(CITY), timeout=10) as http:
+        bad = await http.post("/sessions", json=plan | {"online_link": None})
+        assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "online_link"
+        response = await http.post("/sessions", json=plan)
+        assert response.status_code == 201, response.text
+        session_id = response.json()["session_id"]
+
+        ani = enrollment(infra, session_id, "198503152010122001")
+        budi = enrollment(infra, session_id, "199001012015031002")
+        citra = enrollment(infra, session_id, "199205202018012003", waitlist=True)
+        # ani's envelope twice: a redelivery must not count her twice
+        await publish(infra, ENROLLMENT_TOPIC, [ani, ani, budi, citra])
+        ani_id, budi_id = ani.data["person_id"], budi.data["person_id"]
+
+        async def roster_learned():
+            body = (await http.get(f"/sessions/{session_id}")).json()
+            return body if len(body["roster"]) == 3 else None
+
+        body = await eventually(roster_learned)
+        assert body, "the roster never reached the sessions service"
+        assert sorted(body["participants"]) == sorted([ani_id, budi_id])
+        assert body["roster"][citra.data["person_id"]]["status"] == "waitlisted"
+
+        for day in (1, 2, 3):
+            present, absent = ([ani_id, budi_id], []) if day == 1 else ([ani_id], [budi_id])
+            response = await http.post(f"/sessions/{session_id}/attendance",
+                                       json={"day": day, "present": present, "absent": absent})
+            assert response.status_code == 200, response.text
+        for kind, scores in (("pre", {ani_id: 40, budi_id: 55}), ("post", {ani_id: 80, budi_id: 90})):
+            response = await http.post(f"/sessions/{session_id}/assessments",
+                                       json={"kind": kind, "scores": scores})
+            assert response.status_code == 200, response.text
+
+        response = await http.post(f"/sessions/{session_id}/complete", json={"actual_cost": 8_750_000})
+        assert response.status_code == 200, response.text
+        completion = response.json()["completion"]
+        assert (completion["participants"], completion["completed"]) == (2, 1)
+        certificate = next(o["certificate"] for o in completion["outcomes"] if o["completed"])
+        assert certificate == f"SAL-{today.year}-{session_id}-001"
+
+    async def published():
+        records = await read_topic(infra, SESSIONS_TOPIC)
+        mine = [decode(r.value) for r in records if r.key == f"session/{session_id}".encode()]
+        return mine if any(e.type.endswith("session.completed.v1") for e, _ in mine) else None
+
+    events = await eventually(published)
+    assert events, "SessionCompleted never reached Kafka"
+    counts = Counter(tuple(envelope.type.split(".")[1:3]) for envelope, _ in events)
+    assert counts == {
+        ("session", "scheduled"): 1, ("attendance", "recorded"): 6,
+        ("assessment", "recorded"): 4, ("participant", "completed"): 1,
+        ("session", "completed"): 1,
+    }
+    completed = [p for e, p in events if e.type == "bangkom.participant.completed.v1"]
+    assert (completed[0].person_id, completed[0].jp, completed[0].method) == (ani_id, 18, "blended")
+    summary = events[-1][1]
+    assert (summary.participants, summary.completed, summary.actual_cost) == (2, 1, 8_750_000)
+    assert len({e.id for e, _ in events}) == len(events)  # the relay published each event once
+
+
+async def test_insights_from_the_nation_are_stored_once(infra, service):
+    insight = InsightPublished(
+        insight_id=f"it-{uuid.uuid4().hex[:8]}", kind="jp-shortfall", year=2026,
+        title="ASN di bawah 20 JP", detail="Dinas Pendidikan: 40% ASN di bawah 20 JP",
+        figures={"share_below_20": 0.4})
+    envelope = Envelope.wrap(insight, city=CITY, service="evaluation")
+    await publish(infra, INSIGHTS_TOPIC, [envelope, envelope])
+    async with httpx.AsyncClient(base_url=service.url, headers=infra.auth(CITY, "viewer")) as http:
+        async def stored():
+            found = [i for i in (await http.get("/insights")).json()
+                     if i["insight_id"] == insight.insight_id]
+            return found or None
+
+        assert await eventually(stored)
+        await asyncio.sleep(1.0)  # give the redelivered copy its chance to (not) appear
+        assert len(await stored()) == 1

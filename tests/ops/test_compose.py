@@ -1,0 +1,225 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine.
+
+What a `docker compose up` would only reveal late: a service whose module does not exist, a
+BANGKOM_* variable that Settings silently ignores, two services on one host port, an unpinned
+image, a profile that starts the wrong things.
+"""
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared.settings import Settings
+from shared.topics import CITIES, NATIONAL
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, dict] = COMPOSE["services"]
+INFRASTRUCTURE = {"kafka", "mongo", "prometheus", "grafana"}
+APPS = {name: spec for name, spec in SERVICES.items() if name not in INFRASTRUCTURE}
+STATEFUL = {"kafka": "/var/lib/kafka/data", "mongo": "/data/db", "prometheus": "/prometheus",
+            "grafana": "/var/lib/grafana"}
+_MODULE = re.compile(r"^services\.(\w+)\.app:create_app$")
+
+
+def command_of(spec: dict) -> list[str]:
+    command = spec["command"]
+    return command.split() if isinstance(command, str) else command
+
+
+def app_module(spec: dict) -> tuple[str, str]:
+    """(service package, attribute) from `uvicorn --factory services.<svc>.app:create_app ...`."""
+    command = command_of(spec)
+    assert command[:2] == ["uvicorn", "--factory"], command
+    match = _MODULE.match(command[2])
+    assert match, f"not services.<svc>.app:create_app: {command[2]}"
+    return match.group(1), "create_app"
+
+
+def environment(spec: dict) -> dict[str, str]:
+    env = spec.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def default_of(value: str) -> str:
+    """`${VAR:-default}` -> default; other values unchanged."""
+    match = re.fullmatch(r"\$\{\w+:?-([^}]*)\}", value)
+    return match.group(1) if match else value
+
+
+def profile(name: str) -> set[str]:
+    return {service for service, spec in SERVICES.items() if name in spec.get("profiles", [])}
+
+
+def test_every_app_runs_a_services_module_that_exists_with_create_app():
+    for name, spec in APPS.items():
+        package, attribute = app_module(spec)
+        source = ROOT / "services" / package / "app.py"
+        assert source.is_file(), f"{name}: {source.relative_to(ROOT)} does not exist"
+        tree = ast.parse(source.read_text())
+        functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        assert attribute in functions, f"{name}: no top-level {attribute}() in {source.name}"
+        assert command_of(spec)[3:] == ["--host", "0.0.0.0", "--port", "8000"], name
+
+
+def test_every_city_has_enrollment_and_sessions_and_the_nation_an_evaluation():
+    expected = {f"{city}-{svc}" for city in CITIES for svc in ("enrollment", "sessions")}
+    assert set(APPS) == expected | {f"{NATIONAL}-evaluation"}
+
+
+def test_app_names_node_and_service_agree_since_prometheus_derives_labels_from_the_name():
+    for name, spec in APPS.items():
+        env = environment(spec)
+        package, _ = app_module(spec)
+        assert name == f"{env['BANGKOM_NODE']}-{env['BANGKOM_SERVICE']}", name
+        assert package == env["BANGKOM_SERVICE"], name
+        Settings(node=env["BANGKOM_NODE"], service=env["BANGKOM_SERVICE"])  # valid values
+
+
+def test_every_bangkom_variable_is_a_settings_field():
+    fields = {f"BANGKOM_{name.upper()}" for name in Settings.model_fields}
+    for name, spec in SERVICES.items():
+        unknown = {k for k in environment(spec) if k.startswith("BANGKOM_")} - fields
+        assert not unknown, f"{name}: Settings has no field for {sorted(unknown)} (it would be ignored)"
+
+
+def test_apps_get_broker_database_secret_and_tokens_from_the_environment():
+    required = {"BANGKOM_NODE", "BANGKOM_SERVICE", "BANGKOM_KAFKA_BOOTSTRAP", "BANGKOM_MONGO_URL",
+                "BANGKOM_PSEUDONYM_SECRET", "BANGKOM_TOKEN_HASHES"}
+    for name, spec in APPS.items():
+        env = environment(spec)
+        assert required <= set(env), f"{name} lacks {sorted(required - set(env))}"
+        # The secret has no default in the file: a deployment must choose one.
+        assert ":?" in env["BANGKOM_PSEUDONYM_SECRET"], name
+
+
+def test_the_default_bootstrap_is_the_brokers_internal_listener():
+    kafka = environment(SERVICES["kafka"])
+    for name, spec in APPS.items():
+        bootstrap = default_of(environment(spec)["BANGKOM_KAFKA_BOOTSTRAP"])
+        assert f"INTERNAL://{bootstrap}" in kafka["KAFKA_ADVERTISED_LISTENERS"].split(","), name
+
+
+def host_ports(spec: dict) -> list[int]:
+    ports = []
+    for entry in spec.get("ports", []):
+        parts = str(entry).split(":")
+        assert len(parts) in (2, 3), f"publish with an explicit host port: {entry}"
+        ports.append(int(parts[-2]))
+    return ports
+
+
+def test_no_two_services_publish_the_same_host_port():
+    seen: dict[int, str] = {}
+    for name, spec in SERVICES.items():
+        for port in host_ports(spec):
+            assert port not in seen, f"{name} and {seen[port]} both publish {port}"
+            seen[port] = name
+
+
+def test_apps_publish_the_ports_of_the_local_federation():
+    # Same ports as `bangkom up` (docs/TEAM-NOTES.md), so URLs in the docs work for both.
+    expected = {"national-evaluation": 8001}
+    for i, city in enumerate(CITIES, start=1):
+        expected |= {f"{city}-enrollment": 8000 + 10 * i + 1, f"{city}-sessions": 8000 + 10 * i + 2}
+    assert {name: host_ports(spec) for name, spec in APPS.items()} == {
+        name: [port] for name, port in expected.items()}
+
+
+def test_images_are_pinned_to_explicit_versions():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for name, spec in SERVICES.items():
+        image = spec["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository and "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest" and re.search(r"\d+\.\d+\.\d+", tag), f"{name}: {image} is not pinned"
+        if name in APPS:
+            assert image == f"bangkom:{version}" and spec["build"] == ".", name
+
+
+def test_infrastructure_images_are_the_agreed_ones():
+    assert re.fullmatch(r"apache/kafka:4\.1\.\d+", SERVICES["kafka"]["image"])
+    assert re.fullmatch(r"mongo:[78]\.\d+\.\d+", SERVICES["mongo"]["image"])
+    assert SERVICES["prometheus"]["image"].startswith("prom/prometheus:v")
+    assert SERVICES["grafana"]["image"].startswith("grafana/grafana:")
+
+
+def test_every_service_has_a_healthcheck():
+    for name, spec in SERVICES.items():
+        check = spec.get("healthcheck", {})
+        assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+    for name, spec in APPS.items():
+        assert any("/health" in part for part in spec["healthcheck"]["test"]), name
+
+
+def test_state_lives_in_named_volumes():
+    declared = set(COMPOSE.get("volumes") or {})
+    for name, target in STATEFUL.items():
+        mounts = [str(v).split(":") for v in SERVICES[name].get("volumes", [])]
+        named = [m for m in mounts if not m[0].startswith((".", "/"))]
+        assert any(m[1] == target for m in named), f"{name}: {target} is not a named volume"
+        assert {m[0] for m in named} <= declared, f"{name}: volume not declared at the top level"
+
+
+def test_bind_mounted_files_exist_in_the_repo():
+    for name, spec in SERVICES.items():
+        for volume in spec.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_apps_wait_for_a_healthy_database_and_only_optionally_for_the_local_broker():
+    for name, spec in APPS.items():
+        depends = spec["depends_on"]
+        assert depends["mongo"]["condition"] == "service_healthy", name
+        assert depends["kafka"]["condition"] == "service_healthy", name
+        assert depends["kafka"]["required"] is False, f"{name}: a city profile has no local broker"
+
+
+def test_a_city_profile_runs_only_that_city_and_its_database():
+    for city in CITIES:
+        assert profile(city) == {f"{city}-enrollment", f"{city}-sessions", "mongo"}, city
+
+
+def test_the_national_profile_runs_the_broker_the_database_and_the_aggregator_only():
+    assert profile("national") == {"kafka", "mongo", "national-evaluation"}
+
+
+def test_the_all_profile_runs_everything_and_no_service_starts_without_a_profile():
+    assert profile("all") == set(SERVICES)
+    assert all(spec.get("profiles") for spec in SERVICES.values())
+
+
+def test_prometheus_scrapes_exactly_the_compose_apps():
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.compose.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "bangkom")
+    targets = {t for s in job["static_configs"] for t in s["targets"]}
+    assert targets == {f"{name}:8000" for name in APPS}
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[str]:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def test_the_image_is_python_311_slim_installing_the_project(dockerfile):
+    assert re.fullmatch(r"FROM python:3\.11(\.\d+)?-slim(-\w+)?", dockerfile[0])
+    assert any(re.match(r"RUN pip install \.( |$)", line) for line in dockerfile)
+
+
+def test_the_image_runs_as_a_non_root_user(dockerfile):
+    users = [line.split()[1] for line in dockerfile if line.startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_the_image_default_command_is_a_uvicorn_factory(dockerfile):
+    cmd = next(line for line in reversed(dockerfile) if line.startswith("CMD "))
+    assert '"--factory"' in cmd and "app:create_app" in cmd and '"0.0.0.0"' in cmd

@@ -1,0 +1,57 @@
+"""The national read API over figures held in memory (no Kafka, no database)."""
+
+import httpx
+import pytest
+
+from evaluation_builders import CITY, completed, enrolled, registered, scheduled
+from services.evaluation.app import build_api
+from services.evaluation.figures import apply_all
+from services.evaluation.ingest import NationalIngest
+from shared.settings import Settings
+
+
+@pytest.fixture
+async def client():
+    settings = Settings(node="national", service="evaluation")
+    ingest = NationalIngest(settings, store=None)
+    ingest.figures = apply_all([registered("ani"), registered("budi"), scheduled("S1"),
+                                enrolled("ani", "S1"), completed("ani", "S1", jp=24)])
+    app = build_api(settings, ingest)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        yield c, ingest
+
+
+async def test_figures_wait_until_loaded_then_answer(client):
+    http, ingest = client
+    assert (await http.get("/figures")).status_code == 503
+    ingest.ready.set()
+    body = (await http.get("/figures", params={"year": 2026})).json()
+    assert body["cities_reporting"] == 1
+    assert body["national"]["jp"]["at_least_target"] == 1
+    assert body["cities"][CITY]["enrollment"]["enrollments"] == 1
+
+
+async def test_city_detail_lists_staff_below_twenty_jp(client):
+    http, ingest = client
+    ingest.ready.set()
+    detail = (await http.get(f"/cities/{CITY}")).json()
+    assert len(detail["below_target_person_ids"]) == 1
+    assert (await http.get("/cities")).json()[0]["city"] == CITY
+
+
+async def test_unknown_city_and_unknown_metric_name_the_field(client):
+    http, ingest = client
+    ingest.ready.set()
+    missing = await http.get("/cities/atlantis")
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "city"
+    bad = await http.get("/timeseries", params={"metric": "happiness"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "metric"
+    series = (await http.get("/timeseries", params={"metric": "enrollments", "city": CITY})).json()
+    assert series["points"] == [{"month": "2026-03", "value": 1.0}]
+
+
+async def test_openapi_documents_the_response_models(client):
+    http, _ = client
+    schema = (await http.get("/openapi.json")).json()
+    assert {"/figures", "/cities", "/cities/{city}", "/timeseries"} <= set(schema["paths"])
+    assert "NationalFigures" in schema["components"]["schemas"]
