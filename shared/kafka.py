@@ -113,6 +113,10 @@ async def handle_message(
             await _backoff(attempt, f"{type(exc).__name__}: {exc}", envelope)
         attempt += 1
     metrics.EVENTS_CONSUMED.labels(settings.node, group, outcome).inc()
+    # One line per event and consumer: with the relay's line, an event can be followed by id.
+    log.info("event %s", outcome, extra={
+        "event_id": str(envelope.id), "city": envelope.city, "type": envelope.type,
+        "subject": envelope.subject, "group": group, "outcome": outcome})
     if outcome == "applied":
         age = (dt.datetime.now(dt.UTC) - envelope.time).total_seconds()
         metrics.FRESHNESS.labels(settings.node, group).observe(max(age, 0.0))

@@ -38,6 +38,12 @@ OUTBOX_BACKLOG = Gauge(
 OUTBOX_OLDEST_AGE = Gauge(
     "bangkom_outbox_oldest_age_seconds", "Age of the oldest unpublished event", ["node", "service"],
 )
+# The two gauges above are set by a relay round that succeeded, so they freeze while the broker
+# is unreachable; this counter is what shows a relay that cannot publish at all.
+OUTBOX_RELAY_ERRORS = Counter(
+    "bangkom_outbox_relay_errors_total", "Outbox relay rounds that failed (broker or database)",
+    ["node", "service"],
+)
 FRESHNESS = Histogram(
     "bangkom_projection_freshness_seconds", "From an event's time to its effect being stored",
     ["node", "group"],

@@ -154,6 +154,7 @@ class Relay:
             except Exception as exc:  # broker or database down: keep the events, try again
                 level = logging.WARNING if isinstance(exc, UNAVAILABLE) else logging.ERROR
                 log.log(level, "outbox relay: %s; retrying in %.1fs", exc, backoff)
+                metrics.OUTBOX_RELAY_ERRORS.labels(self.settings.node, self.service).inc()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
@@ -202,6 +203,10 @@ class Relay:
                         headers=[("ce_id", entry["id"].encode()), ("ce_type", entry["type"].encode())],
                     ))
                     metrics.EVENTS_PUBLISHED.labels(self.settings.node, self.service, entry["type"]).inc()
+                    log.info("event sent to %s", entry["topic"], extra={
+                        "event_id": entry["id"], "type": entry["type"], "subject": entry["key"],
+                        "topic": entry["topic"],
+                        "city": entry["topic"].split(".")[1]})  # bangkom.<city>.<stream>
             await asyncio.gather(*sends)  # every send acknowledged by all in-sync replicas
             if sends:
                 self._fault("relay-after-publish")

@@ -5,6 +5,10 @@ can be merged into the total exactly, in any grouping (merge of deltas == applyi
 Means and rates are derived on read by the query functions at the bottom, which return plain
 dicts for the API and the insights.
 
+Every sum is an integer: scores and IKM in thousandths, normalised gains in millionths, so the
+sum of a batch's deltas is exactly the sum of its events whatever the grouping or order
+(floating-point sums are not associative, and a mean rounded for display could flip).
+
 Most figures are kept per session and joined with the session's dimensions (competency type,
 method, provider, start month) only on read: enrollments travel on the enrollment topic and
 `SessionScheduled` on the sessions topic, so no batch can be relied on to hold both.
@@ -22,6 +26,8 @@ from typing import Any
 from shared import events as ev
 
 JP_TARGET = 20  # PP 11/2017 art. 203(4): at least 20 lesson hours a year per civil servant
+SCORE_SCALE = 1000  # test scores and IKM are summed in thousandths of a point
+GAIN_SCALE = 1_000_000  # normalised gains are summed in millionths
 CANCEL_REASONS = ("busy", "budget", "illness", "other")
 UNKNOWN = "unknown"  # a dimension of a session whose SessionScheduled has not arrived (yet)
 
@@ -43,8 +49,8 @@ class Figures:
         self.staff: dict[str, dict[str, int]] = defaultdict(dict)  # city -> person -> year registered
         # (city, session, person) -> {"pre": score} or {"post": score} until both are known
         self.unpaired: dict[tuple[str, str, str], dict[str, float]] = {}
-        # (city, unit) -> period "YYYY-MM" -> [IKM sum, survey count]
-        self.ikm: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(dict)
+        # (city, unit) -> period "YYYY-MM" -> [IKM sum in thousandths, survey count]
+        self.ikm: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(dict)
         self.first_completion: dict[tuple[str, str], str] = {}  # (city, unit) -> "YYYY-MM"
         # (city, plan_year, competency_type, competency) -> [staff_count sum, needs count]
         self.needs: dict[tuple[str, int, str, str], list[int]] = {}
@@ -69,13 +75,13 @@ class Figures:
         month = _month(when)
         session = self.sessions.get(key)
         if session is None:
-            session = self.sessions[key] = {"dims": {"seen": month}, "n": defaultdict(float)}
+            session = self.sessions[key] = {"dims": {"seen": month}, "n": defaultdict(int)}
         elif month < session["dims"]["seen"]:
             # "seen" dates a session whose schedule is unknown; the earliest event wins, in any order
             session["dims"]["seen"] = month
         return session
 
-    def _count(self, city: str, session_id: str, when: dt.datetime, **amounts: float) -> None:
+    def _count(self, city: str, session_id: str, when: dt.datetime, **amounts: int) -> None:
         counters = self._session(city, session_id, when)["n"]
         for name, amount in amounts.items():
             counters[name] += amount
@@ -130,7 +136,8 @@ class Figures:
         self._seen(city, env.time.year, p.person_id)
 
     def _assessment(self, city, env, p: ev.AssessmentRecorded) -> None:
-        self._count(city, p.session_id, env.time, **{f"{p.kind}_n": 1, f"{p.kind}_sum": p.score})
+        self._count(city, p.session_id, env.time,
+                    **{f"{p.kind}_n": 1, f"{p.kind}_sum": round(p.score * SCORE_SCALE)})
         self._seen(city, env.time.year, p.person_id)
         key = (city, p.session_id, p.person_id)
         self._pair(key, {**self.unpaired.pop(key, {}), p.kind: p.score})
@@ -141,9 +148,10 @@ class Figures:
             self.unpaired[key] = scores
             return
         pre, post = scores["pre"], scores["post"]
-        amounts = {"pairs": 1, "gain_sum": post - pre}
+        amounts = {"pairs": 1,
+                   "gain_sum": round(post * SCORE_SCALE) - round(pre * SCORE_SCALE)}
         if pre < 100:  # normalised gain (post - pre) / (100 - pre) is undefined at a full pre-test
-            amounts.update(ngain_n=1, ngain_sum=(post - pre) / (100 - pre))
+            amounts.update(ngain_n=1, ngain_sum=round((post - pre) / (100 - pre) * GAIN_SCALE))
         counters = self.sessions[key[:2]]["n"]
         for name, amount in amounts.items():
             counters[name] += amount
@@ -176,8 +184,8 @@ class Figures:
         self._seen(city, env.time.year, p.person_id)
 
     def _surveyed(self, city, env, p: ev.PublicSatisfactionSurveyed) -> None:
-        cell = self.ikm[(city, p.unit)].setdefault(p.period, [0.0, 0])
-        cell[0] += p.ikm
+        cell = self.ikm[(city, p.unit)].setdefault(p.period, [0, 0])
+        cell[0] += round(p.ikm * SCORE_SCALE)
         cell[1] += 1
 
     # --- merge ----------------------------------------------------------------------------
@@ -191,7 +199,7 @@ class Figures:
         for key, theirs in other.sessions.items():
             mine = self.sessions.get(key)
             if mine is None:
-                mine = self.sessions[key] = {"dims": {}, "n": defaultdict(float)}
+                mine = self.sessions[key] = {"dims": {}, "n": defaultdict(int)}
             seen = min(theirs["dims"].get("seen", "9999-12"), mine["dims"].get("seen", "9999-12"))
             mine["dims"].update(theirs["dims"], seen=seen)
             for name, amount in theirs["n"].items():
@@ -209,7 +217,7 @@ class Figures:
         for key, periods in other.ikm.items():
             mine_periods = self.ikm[key]
             for period, (total, count) in periods.items():
-                cell = mine_periods.setdefault(period, [0.0, 0])
+                cell = mine_periods.setdefault(period, [0, 0])
                 cell[0] += total
                 cell[1] += count
         for key, month in other.first_completion.items():
@@ -260,7 +268,7 @@ class Figures:
             fig.last_event[row["city"]] = row["t"]
         for row in doc.get("sessions", ()):
             fig.sessions[(row["city"], row["session"])] = {
-                "dims": dict(row["dims"]), "n": defaultdict(float, row["n"]),
+                "dims": dict(row["dims"]), "n": defaultdict(int, row["n"]),
             }
         for row in doc.get("jp", ()):
             fig.jp[(row["city"], row["year"])] = dict(row["people"])

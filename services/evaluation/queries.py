@@ -11,7 +11,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from services.evaluation.figures import CANCEL_REASONS, JP_TARGET, UNKNOWN, Figures
+from services.evaluation.figures import (
+    CANCEL_REASONS, GAIN_SCALE, JP_TARGET, SCORE_SCALE, UNKNOWN, Figures,
+)
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,14 @@ def _matches(row: SessionRow, f: Filters) -> bool:
     )
 
 
-def _ratio(part: float, whole: float, digits: int = 4) -> float | None:
-    return round(part / whole, digits) if whole else None
+def _ratio(part: float, whole: float, digits: int = 4, scale: int = 1) -> float | None:
+    """part / whole rounded for display; `scale` undoes the integer units of stored sums."""
+    return round(part / whole / scale, digits) if whole else None
 
 
 def training(rows: Iterable[SessionRow]) -> dict[str, Any]:
     """Enrollment, the first three evaluation levels and cost over some sessions."""
-    total: dict[str, float] = defaultdict(float)
+    total: dict[str, int] = defaultdict(int)
     for row in rows:
         for name, amount in row.n.items():
             total[name] += amount
@@ -105,11 +108,11 @@ def training(rows: Iterable[SessionRow]) -> dict[str, Any]:
         },
         "learning": {
             "pre_tests": int(t["pre_n"]), "post_tests": int(t["post_n"]),
-            "pre_mean": _ratio(t["pre_sum"], t["pre_n"], 2),
-            "post_mean": _ratio(t["post_sum"], t["post_n"], 2),
+            "pre_mean": _ratio(t["pre_sum"], t["pre_n"], 2, SCORE_SCALE),
+            "post_mean": _ratio(t["post_sum"], t["post_n"], 2, SCORE_SCALE),
             "pairs": int(t["pairs"]),
-            "mean_gain": _ratio(t["gain_sum"], t["pairs"], 2),
-            "normalised_gain": _ratio(t["ngain_sum"], t["ngain_n"], 4),
+            "mean_gain": _ratio(t["gain_sum"], t["pairs"], 2, SCORE_SCALE),
+            "normalised_gain": _ratio(t["ngain_sum"], t["ngain_n"], 4, GAIN_SCALE),
         },
         "behaviour": {
             "followups": int(t["followups"]),
@@ -162,8 +165,8 @@ def results(fig: Figures, city: str | None = None, year: int | None = None) -> d
     A survey closing in the month of the first completion counts as "before": it was mostly
     answered before the training could change anything.
     """
-    before = [0.0, 0]
-    after = [0.0, 0]
+    before = [0, 0]
+    after = [0, 0]
     units = untrained = 0
     for (unit_city, unit), periods in fig.ikm.items():
         if city is not None and unit_city != city:
@@ -183,8 +186,8 @@ def results(fig: Figures, city: str | None = None, year: int | None = None) -> d
             side = before if is_before else after
             side[0] += total
             side[1] += count
-    mean_before = _ratio(before[0], before[1], 2)
-    mean_after = _ratio(after[0], after[1], 2)
+    mean_before = _ratio(before[0], before[1], 2, SCORE_SCALE)
+    mean_after = _ratio(after[0], after[1], 2, SCORE_SCALE)
     return {
         "units_compared": units, "units_without_training": untrained,
         "ikm_before": mean_before, "ikm_after": mean_after,
@@ -194,7 +197,7 @@ def results(fig: Figures, city: str | None = None, year: int | None = None) -> d
 
 def needs(fig: Figures, rows: list[SessionRow], city: str | None, year: int | None) -> list[dict]:
     """Training needs by competency next to what was delivered in that competency."""
-    delivered: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
+    delivered: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for row in rows:
         cell = delivered[(row.competency_type, row.competency)]
         cell[0] += row.n.get("completions", 0)
@@ -210,9 +213,9 @@ def needs(fig: Figures, rows: list[SessionRow], city: str | None, year: int | No
         item["staff_needing"] += staff
         item["needs"] += count
     for (ctype, competency), item in out.items():
-        completions, post_sum, post_n = delivered.get((ctype, competency), (0, 0.0, 0))
+        completions, post_sum, post_n = delivered.get((ctype, competency), (0, 0, 0))
         item["completions"] = int(completions)
-        item["post_mean"] = _ratio(post_sum, post_n, 2)
+        item["post_mean"] = _ratio(post_sum, post_n, 2, SCORE_SCALE)
         item["coverage"] = _ratio(completions, item["staff_needing"])
     return sorted(out.values(), key=lambda i: (-i["staff_needing"], i["competency"]))
 
@@ -302,7 +305,7 @@ def timeseries(fig: Figures, metric: str, filters: Filters = Filters(),
 
 
 def _ikm_by_month(fig: Figures, year: int | None, city: str | None) -> Iterator[dict[str, Any]]:
-    months: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    months: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for (unit_city, _unit), periods in fig.ikm.items():
         if city is not None and unit_city != city:
             continue
@@ -311,4 +314,4 @@ def _ikm_by_month(fig: Figures, year: int | None, city: str | None) -> Iterator[
                 months[period][0] += total
                 months[period][1] += count
     for month, (total, count) in sorted(months.items()):
-        yield {"month": month, "value": _ratio(total, count, 2)}
+        yield {"month": month, "value": _ratio(total, count, 2, SCORE_SCALE)}
