@@ -56,11 +56,15 @@ def up() -> None:
     federation = Federation(console=err)
     try:
         federation.up()
-        federation.load_demo()
     except (StartupError, SetupError) as error:
         raise _fail(f"{error}\nNothing new is left running; logs: {federation.state.logs}") from None
     except KeyboardInterrupt:
         raise _fail("interrupted; what this command had started was stopped", 130) from None
+    try:
+        federation.load_demo()
+    except Exception as error:  # noqa: BLE001 - the federation itself is up: say so, keep it
+        federation.print_summary(console)
+        raise _fail(f"the federation is up, but loading the demo data failed: {error!r}") from None
     federation.print_summary(console)
 
 

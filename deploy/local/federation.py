@@ -256,8 +256,8 @@ class RunState:
         path = self.root / name
         if not path.exists():
             self.root.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(make(), indent=2))
-            path.chmod(0o600)
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+                json.dump(make(), out, indent=2)
         return json.loads(path.read_text())
 
 

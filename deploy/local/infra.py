@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import stat
@@ -285,6 +286,12 @@ def _server_properties(*, port: int, controller_port: int, log_dirs: Path) -> st
         "group.initial.rebalance.delay.ms=0",
         "",
     ])
+
+
+# Readiness probes fail on purpose while a broker boots; without any handler, aiokafka's
+# connection errors would reach Python's last-resort stderr handler and clutter the CLI.
+# (A NullHandler keeps propagation, so configured logging and pytest still see them.)
+logging.getLogger("aiokafka").addHandler(logging.NullHandler())
 
 
 async def list_topics(bootstrap: str) -> list[str]:

@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -39,15 +40,28 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+_TROUBLE = re.compile(r"\b(ERROR|FATAL|PANIC|panic)\b|Exception\b|Error:")
+
+
 def tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log, preceded by its first error lines: a broker that fails at start
+    logs the cause early and then pages of orderly shutdown."""
     try:
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 64 * 1024))
+            handle.seek(max(0, handle.tell() - 256 * 1024))
             text = handle.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:]) or f"(empty log {path})"
+    # Only this run's part of an appended log.
+    all_lines = text.splitlines()
+    starts = [i for i, line in enumerate(all_lines) if line.startswith("--- start ")]
+    current = all_lines[starts[-1]:] if starts else all_lines
+    last = current[-lines:]
+    trouble = [line for line in current[:-lines] if _TROUBLE.search(line)][:8]
+    if not current:
+        return f"(empty log {path})"
+    return "\n".join([*trouble, "..." if trouble else "", *last]).lstrip("\n")
 
 
 def start_time(pid: int) -> int | None:

@@ -22,6 +22,7 @@ from . import store
 from .api import router
 from .consumers import register_consumers
 from .handlers import Deps
+from . import web
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                      lifespan=lifespan, health=ping)
     app.state.deps = deps
     app.include_router(router)
+    app.include_router(web.router)
     return app
 
 

@@ -132,6 +132,7 @@ class Summary(Training):
 
 
 class NationalFigures(BaseModel):
+    generation: int = Field(description="rebuild generation (+1 per `bangkom replay`)")
     cities_reporting: int
     national: Summary
     cities: dict[str, Summary]
@@ -189,8 +190,8 @@ def _known(fig: Figures, city: str) -> None:
 
 @router.get("/figures", response_model=NationalFigures,
             summary="National summary and every city's summary")
-async def get_figures(fig: Fig, f: Filt) -> dict:
-    return q.national(fig, f)
+async def get_figures(request: Request, fig: Fig, f: Filt) -> dict:
+    return {"generation": request.app.state.ingest.generation.number, **q.national(fig, f)}
 
 
 @router.get("/cities", response_model=list[City], summary="Cities the nation has heard from")

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from services.evaluation import api
 from services.evaluation.ingest import NationalIngest
 from services.evaluation.store import DeltaStore
+from services.evaluation import web
 from shared.http import create_api
 from shared.kafka import ensure_topics
 from shared.mongo import connect
@@ -57,6 +58,7 @@ def build_api(settings: Settings, ingest: NationalIngest, **hooks) -> FastAPI:
     app = create_api(settings, title="Bangkom national evaluation", service="evaluation", **hooks)
     app.state.ingest = ingest
     app.include_router(api.router)
+    app.include_router(web.router)
     return app
 
 

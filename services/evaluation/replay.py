@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.evaluation.ingest import NationalIngest
 from services.evaluation.store import DeltaStore
@@ -24,13 +25,18 @@ Progress = Callable[[int, int], None]  # (events consumed, events in the log)
 
 async def log_extent(bootstrap: str) -> dict[TopicPartition, tuple[int, int]]:
     """(beginning, end) offsets of every partition of every city event topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(
+            [name for name in await admin.list_topics() if city_of_topic(name)])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(t["topic"], p["partition"])
+                  for t in described for p in t["partitions"]]
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await probe.start()
     try:
-        partitions = [
-            TopicPartition(name, p) for name in await probe.topics() if city_of_topic(name)
-            for p in probe.partitions_for_topic(name) or ()
-        ]
         begins = await probe.beginning_offsets(partitions)
         ends = await probe.end_offsets(partitions)
     finally:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from services.sessions import api, consumers, store
 from services.sessions.handlers import SERVICE, SessionsService
+from services.sessions import web
 from shared import logging as json_logging
 from shared.http import create_api
 from shared.kafka import ensure_topics, make_broker, report_lag
@@ -74,6 +75,7 @@ def build_api(settings: Settings, sessions: SessionsService, **hooks) -> FastAPI
     app = create_api(settings, title=f"Bangkom sessions ({settings.node})", service=SERVICE, **hooks)
     app.state.sessions = sessions
     app.include_router(api.router)
+    app.include_router(web.router)
     return app
 
 

@@ -206,8 +206,8 @@ async def test_a_replay_rebuilds_the_same_figures_while_the_service_runs(infra, 
     deadline = time.monotonic() + 60  # the service notices, pauses, then loads the result
     while time.monotonic() < deadline:
         response = await _get(proc.url, "/figures")
-        if response.status_code == 200 and all(
-                response.json()["cities"].get(c) == before[c] for c in CITIES):
+        if response.status_code == 200 and response.json()["generation"] == 1:
+            assert {c: response.json()["cities"][c] for c in CITIES} == {c: before[c] for c in CITIES}
             break
         await asyncio.sleep(1)
     else:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from faststream.prometheus.container import MetricsContainer
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.metrics import MetricWrapperBase
 
 from shared import metrics
 
@@ -42,7 +43,7 @@ def _series_names(families) -> set[str]:
 
 def exported_names() -> set[str]:
     """Every series name a Bangkom process can expose, derived from the real definitions."""
-    ours = [family for m in vars(metrics).values() if hasattr(m, "describe") and hasattr(m, "_name")
+    ours = [family for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)
             for family in m.describe()]
     faststream = CollectorRegistry()
     MetricsContainer(faststream, metrics_prefix="faststream", custom_label_names=())

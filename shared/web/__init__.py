@@ -1,0 +1,92 @@
+"""Web pages of every service: static assets, page shells and the small JSON edge they need.
+
+No build step and no CDN: the HTML, CSS, JS and the two dictionaries under `static/` are served
+as they are by the service that owns the data a page shows. A city's two services run on two
+ports of one host, so a page may read the other service's `/ui/api/*` endpoints: those answer
+cross-origin requests from the same host name only (cookies, and so the sign-in, are shared by
+all ports of a host anyway). Everything else stays same-origin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.http import Principal, Role, require
+
+STATIC = Path(__file__).parent / "static"
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+          ".json": "application/json; charset=utf-8", ".svg": "image/svg+xml",
+          ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
+_bearer = HTTPBearer(auto_error=False)
+
+
+def cors_headers(request: Request) -> dict[str, str]:
+    """Let a page of the same host (the peer service's port) read this answer; nobody else."""
+    origin = request.headers.get("origin")
+    if not origin or urlparse(origin).hostname != request.url.hostname:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+            "Access-Control-Allow-Headers": "Authorization",
+            "Access-Control-Allow-Methods": "GET, OPTIONS", "Access-Control-Max-Age": "600"}
+
+
+def reader(role: Role = "viewer"):
+    """shared.http.require, but its 401/403 also carry the CORS headers, so a page on the
+    peer port sees "sign in again" instead of an opaque network error."""
+    check = require(role).dependency
+
+    async def principal(request: Request, response: Response,
+                        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+        allow = cors_headers(request)
+        try:
+            found = await check(request, credentials)
+        except HTTPException as exc:
+            raise HTTPException(exc.status_code, exc.detail, {**(exc.headers or {}), **allow}) from None
+        response.headers.update(allow)
+        return found
+
+    return Depends(principal)
+
+
+def page(name: str) -> FileResponse:
+    # no-cache: a page is tiny and must follow the API it talks to after an upgrade
+    return FileResponse(STATIC / "pages" / f"{name}.html", media_type=_TYPES[".html"],
+                        headers={"Cache-Control": "no-cache"})
+
+
+def common_router(home: str | None) -> APIRouter:
+    """Routes every service shares: assets, sign-in, who-am-I, and `/` leading to `home`."""
+    router = APIRouter(include_in_schema=False)
+
+    if home is not None:
+        @router.get("/")
+        async def root() -> RedirectResponse:
+            return RedirectResponse(home, status_code=307)
+
+    @router.get("/ui/static/{path:path}")
+    async def asset(path: str) -> FileResponse:
+        file = (STATIC / path).resolve()
+        if STATIC.resolve() not in file.parents or not file.is_file():
+            raise HTTPException(404, "No such file.")
+        return FileResponse(file, media_type=_TYPES.get(file.suffix, "application/octet-stream"),
+                            headers={"Cache-Control": "no-cache"})
+
+    @router.get("/ui/login")
+    async def login() -> FileResponse:
+        return page("login")
+
+    @router.get("/ui/api/whoami")
+    async def whoami(request: Request, who: Principal = reader("viewer")) -> dict[str, str]:
+        return {"city": who.city, "role": who.role,
+                "service": request.app.state.settings.service}
+
+    @router.options("/ui/api/{path:path}")
+    async def preflight(request: Request, path: str) -> Response:
+        return Response(status_code=204, headers=cors_headers(request))
+
+    return router
