@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import os
 import signal
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -39,6 +40,21 @@ PAGE = 100  # documents published per round; bounds how many events can be in do
 TAIL = 2000  # records per partition read back at start; must exceed PAGE x events per document
 
 _wakers: set[asyncio.Event] = set()
+
+# FerretDB v1 (SQLite backend) evaluates an update's filter and writes its result in two steps
+# (upstream issue #3040): two concurrent `_v`-guarded updates of one document can both report
+# success, and one of them is lost. So every conditional write of an outboxed document in this
+# process takes one lock per document. That is exact because a node runs one process per
+# service (documented in the README); on MongoDB the lock is merely redundant.
+_locks: weakref.WeakValueDictionary[tuple[str, Any], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _lock(coll: AsyncCollection, doc_id: Any) -> asyncio.Lock:
+    key = (coll.full_name, doc_id)
+    lock = _locks.get(key)
+    if lock is None:
+        lock = _locks[key] = asyncio.Lock()
+    return lock
 
 
 def _entry(envelope: Envelope) -> dict[str, Any]:
@@ -81,7 +97,8 @@ async def update(
     if events:
         update["$set"][PENDING] = True
         update["$push"] = {OUTBOX: {"$each": [_entry(e) for e in events]}}
-    result = await coll.update_one({"_id": doc_id, VERSION: expected_version}, update)
+    async with _lock(coll, doc_id):
+        result = await coll.update_one({"_id": doc_id, VERSION: expected_version}, update)
     if result.matched_count and events:
         _notify()
     return bool(result.matched_count)
@@ -154,6 +171,14 @@ class Relay:
             except Exception as exc:  # broker or database down: keep the events, try again
                 level = logging.WARNING if isinstance(exc, UNAVAILABLE) else logging.ERROR
                 log.log(level, "outbox relay: %s; retrying in %.1fs", exc, backoff)
+                # Part of the failed page may be in the log already: start over as after a
+                # crash, re-reading the topic tail so nothing is published twice.
+                if self._producer is not None:
+                    producer, self._producer = self._producer, None
+                    try:
+                        await producer.stop()
+                    except Exception:
+                        pass
                 metrics.OUTBOX_RELAY_ERRORS.labels(self.settings.node, self.service).inc()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -227,10 +252,11 @@ class Relay:
             remaining = [e for e in doc.get(OUTBOX, []) if e["id"] not in done]
             # Guarded by the version read with the outbox: a concurrent $push of new events
             # moves the version, and we recompute from the fresh list instead of erasing them.
-            result = await coll.update_one(
-                {"_id": doc["_id"], VERSION: doc[VERSION]},
-                {"$set": {OUTBOX: remaining, PENDING: bool(remaining)}},
-            )
+            async with _lock(coll, doc["_id"]):
+                result = await coll.update_one(
+                    {"_id": doc["_id"], VERSION: doc[VERSION]},
+                    {"$set": {OUTBOX: remaining, PENDING: bool(remaining)}},
+                )
             if result.matched_count:
                 return len(done)
             doc = await coll.find_one({"_id": doc["_id"]}, {OUTBOX: 1, VERSION: 1})

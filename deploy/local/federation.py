@@ -9,9 +9,7 @@ in `.run/tokens.json` for the demo; the services are given only their sha256 has
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import importlib.util
-import inspect
 import json
 import os
 import secrets
@@ -25,11 +23,13 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from deploy.local.infra import FerretDB, KafkaServer, create_topics, list_topics, ping_mongo
+from deploy.local.infra import FerretDB, KafkaServer, list_topics, ping_mongo
 from deploy.local.paths import REPO_ROOT, run_dir
 from deploy.local.process import (
     ManagedProcess, StartupError, is_alive, port_open, run_coroutine, stop_group,
 )
+from shared.http import hash_token
+from shared.kafka import ensure_topics
 from shared.topics import CITIES, CITY_STREAMS, NATIONAL, PARTITIONS, deadletter_topic, topic
 
 KAFKA_PORT = 19092
@@ -73,14 +73,6 @@ def federation_topics() -> list[str]:
 
 
 # -- tokens --------------------------------------------------------------------------------------
-
-def hash_token(token: str) -> str:
-    try:
-        from shared.http import hash_token as shared_hash
-    except ImportError:
-        return hashlib.sha256(token.encode()).hexdigest()
-    return shared_hash(token)
-
 
 def new_tokens(nodes: list[str] | tuple[str, ...]) -> dict[str, dict[str, str]]:
     """`bkm.<node>.<role>.<random>` for each node and role."""
@@ -138,7 +130,7 @@ class ServiceProcess(ManagedProcess):
     def cwd(self) -> Path:
         return REPO_ROOT
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float | None = None) -> None:
         require_service_module(self.service)
         super().start(timeout)
 
@@ -311,7 +303,7 @@ class Federation:
                               log_dir=self.state.logs)
             self._start(ferret, "ferretdb", self.mongo_url, started)
         with self.console.status("Creating topics"):
-            run_coroutine(lambda: create_topics(self.kafka_bootstrap, federation_topics(),
+            run_coroutine(lambda: ensure_topics(self.kafka_bootstrap, federation_topics(),
                                                 PARTITIONS), timeout=60)
         waiting = []
         for spec in SERVICES:
@@ -364,27 +356,23 @@ class Federation:
         self.console.print(f"[green]✓[/] {name} on {address}")
 
     def load_demo(self) -> None:
-        """Fill the federation with demo data when `deploy.demo` exists (written separately)."""
-        if importlib.util.find_spec("deploy.demo") is None:
-            self.console.print("[yellow]note:[/] deploy/demo.py does not exist yet: no demo data")
-            return
-        import asyncio
+        """Fill the cities with a demo training year through their APIs (`deploy/demo.py`).
 
+        Running it again is harmless: a city that already has sessions is skipped."""
+        if importlib.util.find_spec("deploy.demo") is None:
+            self.console.print("[yellow]note:[/] deploy/demo.py does not exist: no demo data")
+            return
         from deploy import demo
 
-        offered = {
-            "urls": {f"{s.node}/{s.service}": s.url for s in SERVICES},
-            "services": SERVICES, "tokens": self.tokens(), "kafka_bootstrap": self.kafka_bootstrap,
-            "mongo_url": self.mongo_url, "console": self.console, "federation": self,
-        }
-        params = inspect.signature(demo.load).parameters
-        takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        kwargs = {k: v for k, v in offered.items() if takes_all or k in params}
-        with self.console.status("Loading demo data"):
-            result = demo.load(**kwargs)
-            if inspect.isawaitable(result):
-                run_coroutine(lambda: result, timeout=600)
-        self.console.print("[green]✓[/] demo data loaded")
+        # demo.load draws its own progress bars on our console.
+        summary = demo.load({f"{s.node}/{s.service}": s.url for s in SERVICES}, self.tokens(),
+                            console=self.console)
+        failed = {node: result["error"] for node, result in summary["cities"].items()
+                  if result.get("error")}
+        if failed:
+            raise RuntimeError("demo data failed for " + "; ".join(
+                f"{node}: {error}" for node, error in failed.items()))
+        self.console.print(f"[green]✓[/] demo data loaded ({summary['seconds']}s)")
 
     def down(self, wipe: bool = False) -> list[str]:
         stopped = []

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from deploy.local.paths import REPO_ROOT, cache_dir
 from deploy.local.process import ManagedProcess, port_open, run_coroutine, tail
+from shared.topics import PARTITIONS
 
 KAFKA_POM = REPO_ROOT / "deploy" / "local" / "pom.xml"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
@@ -186,6 +187,7 @@ class KafkaServer(ManagedProcess):
     """One KRaft node that is broker and controller at once."""
 
     name = "kafka"
+    start_timeout = 90.0
     stop_timeout = 30.0  # a clean shutdown flushes logs and closes the quorum
 
     def __init__(self, *, port: int, controller_port: int, data_dir: Path,
@@ -251,9 +253,6 @@ class KafkaServer(ManagedProcess):
                              f"{done.stdout}{done.stderr}")
         return done.stdout
 
-    def start(self, timeout: float = 90.0) -> None:
-        super().start(timeout)
-
     def probe(self) -> str | None:
         if not port_open("127.0.0.1", self.port):
             return f"port {self.port} closed"
@@ -276,7 +275,7 @@ def _server_properties(*, port: int, controller_port: int, log_dirs: Path) -> st
         "inter.broker.listener.name=PLAINTEXT",
         "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         f"log.dirs={log_dirs}",
-        "num.partitions=3",
+        f"num.partitions={PARTITIONS}",  # auto-created topics match ours
         "auto.create.topics.enable=true",
         "offsets.topic.replication.factor=1",
         "transaction.state.log.replication.factor=1",
@@ -305,37 +304,11 @@ async def list_topics(bootstrap: str) -> list[str]:
         await admin.close()
 
 
-async def create_topics(bootstrap: str, names: list[str], partitions: int = 3) -> None:
-    """Create the missing topics; `shared.kafka.ensure_topics` is preferred when it exists."""
-    try:
-        from shared.kafka import ensure_topics
-    except ImportError:
-        ensure_topics = None
-    if ensure_topics is not None:
-        await ensure_topics(bootstrap, names)
-        return
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    await admin.start()
-    try:
-        missing = sorted(set(names) - set(await admin.list_topics()))
-        if not missing:
-            return
-        response = await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in missing])
-        # 36 = TOPIC_ALREADY_EXISTS: another process won the race, which is fine.
-        failed = [err for err in response.topic_errors if err[1] not in (0, 36)]
-        if failed:
-            raise RuntimeError(f"creating topics failed: {failed}")
-    finally:
-        await admin.close()
-
-
 class FerretDB(ManagedProcess):
     """FerretDB v1 with the SQLite backend: one file per database in `data_dir`."""
 
     name = "ferretdb"
+    start_timeout = 30.0
 
     def __init__(self, *, port: int, data_dir: Path, log_dir: Path | None = None,
                  binary: Path | None = None, die_with_parent: bool = False) -> None:
@@ -358,9 +331,6 @@ class FerretDB(ManagedProcess):
         if not self.binary.exists():
             raise SetupError(f"no FerretDB binary at {self.binary}: run `bangkom setup` first")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-
-    def start(self, timeout: float = 30.0) -> None:
-        super().start(timeout)
 
     def probe(self) -> str | None:
         if not port_open("127.0.0.1", self.port):

@@ -113,6 +113,7 @@ class ManagedProcess:
     """Base class: subclasses give the command and a readiness probe."""
 
     name = "process"
+    start_timeout = 60.0
     stop_timeout = 15.0
 
     def __init__(self, *, log_path: Path, die_with_parent: bool = False) -> None:
@@ -175,9 +176,9 @@ class ManagedProcess:
                 raise StartupError(self._failure(f"not ready after {timeout:.0f}s ({reason})"))
             time.sleep(0.25)
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float | None = None) -> None:
         self.spawn()
-        self.wait_ready(timeout)
+        self.wait_ready(timeout or self.start_timeout)
 
     def running(self) -> bool:
         if self._popen is not None:

@@ -11,35 +11,21 @@ from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import FileResponse
 
-from shared.web import common_router, page, reader
+from shared.web import add_pages, common_router, reader
 
 from .api import get_deps
 from .domain import CANCEL_REASONS, Roster
 from .handlers import Deps
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["web console"])
 router.include_router(common_router(home="/ui/staff"))
+add_pages(router, "staff", "enrollment", "needs")
 _PAGE_SIZE = 1000
 
 
-@router.get("/ui/staff")
-async def staff_page() -> FileResponse:
-    return page("staff")
-
-
-@router.get("/ui/enrollment")
-async def enrollment_page() -> FileResponse:
-    return page("enrollment")
-
-
-@router.get("/ui/needs")
-async def needs_page() -> FileResponse:
-    return page("needs")
-
-
-@router.get("/ui/api/people", dependencies=[reader("viewer")])
+@router.get("/ui/api/people", dependencies=[reader("viewer")],
+            summary="Everyone in the register with name and person id (for the console)")
 async def people(deps: Deps = Depends(get_deps)) -> dict[str, Any]:
     """Everyone in the register with their pseudonymous id: the city joins names to JP with it."""
     items: list[dict[str, Any]] = []
@@ -58,7 +44,8 @@ def cancellations_by_reason(rosters: list[Roster], year: int) -> dict[str, int]:
     return {reason: counts.get(reason, 0) for reason in CANCEL_REASONS}
 
 
-@router.get("/ui/api/cancellations", dependencies=[reader("viewer")])
+@router.get("/ui/api/cancellations", dependencies=[reader("viewer")],
+            summary="Enrollments cancelled in a year, by reason")
 async def cancellations(deps: Deps = Depends(get_deps),
                         year: int | None = Query(None, ge=2000, le=2100)) -> dict[str, Any]:
     today = deps.clock().date()

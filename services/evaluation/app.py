@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from services.evaluation import api
+from services.evaluation import api, web
 from services.evaluation.ingest import NationalIngest
 from services.evaluation.store import DeltaStore
 from services.evaluation import web

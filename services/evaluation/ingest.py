@@ -39,7 +39,11 @@ from shared.topics import CITY_EVENTS_PATTERN, deadletter_topic, topic
 
 log = logging.getLogger(__name__)
 
-MAX_RECORDS = 5000  # per poll: large batches make few, large delta documents
+# Large batches make few delta documents: every write has a fixed cost (a round trip and an
+# SQLite commit in FerretDB), so a catch-up of a million events takes hundreds, not thousands.
+# The fetch buffer (up to PARTITION_FETCH_BYTES per assigned partition) bounds the memory.
+MAX_RECORDS = 50_000  # per poll, over all partitions
+PARTITION_FETCH_BYTES = 2 * 1024 * 1024  # per partition and fetch (aiokafka's default: 1 MB)
 LAG_EVERY = 10.0  # seconds between consumer-lag measurements
 GENERATION_EVERY = 5.0  # seconds between looks for a `bangkom replay`
 INSIGHTS_EVERY = 10.0  # at most one round of insights per this many seconds
@@ -68,15 +72,19 @@ class NationalIngest:
 
     async def run(self) -> None:
         """Forever: load the current generation, consume until a replay starts a new one."""
-        await self._start_producer()
         try:
             while True:
-                generation = await self._retry(self.store.generation)
-                if generation.rebuilding:
-                    await asyncio.sleep(2)  # `bangkom replay` is refilling the deltas
-                    continue
-                await self.load(generation)
-                await self.consume(self._replay_started)
+                try:
+                    generation = await self._retry(self.store.generation)
+                    if generation.rebuilding:
+                        await asyncio.sleep(2)  # `bangkom replay` is refilling the deltas
+                        continue
+                    await self.load(generation)
+                    await self.consume(self._replay_started)
+                except KafkaError as exc:
+                    # reloading from the deltas afterwards is always right: they are the truth
+                    log.warning("Kafka unavailable (%s); consuming again in 5 s", exc)
+                    await asyncio.sleep(5)
         finally:
             await self.close()
 
@@ -102,19 +110,20 @@ class NationalIngest:
         self._generation_checked = now
         current = await self._retry(self.store.generation)
         if current.number != self.generation.number:
+            # the API keeps serving the old, consistent total until the new one is loaded
             log.warning("a replay started (generation %d): reloading", current.number)
-            self.ready.clear()
             return True
         return False
 
     async def _start_producer(self) -> None:
         if self._producer is None:
             # idempotent, acks=all: a dead letter or an insight is written once per send
-            self._producer = AIOKafkaProducer(
+            producer = AIOKafkaProducer(
                 bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
                 enable_idempotence=True, client_id="bangkom-national-evaluation",
             )
-            await self._producer.start()
+            await producer.start()
+            self._producer = producer
 
     # --- consuming ------------------------------------------------------------------------
 
@@ -131,6 +140,7 @@ class NationalIngest:
             client_id="bangkom-national-evaluation", enable_auto_commit=False,
             auto_offset_reset="earliest",
             metadata_max_age_ms=5000,  # a new city's topics are picked up within seconds
+            max_partition_fetch_bytes=PARTITION_FETCH_BYTES, fetch_max_bytes=64 * 1024 * 1024,
         )
         consumer.subscribe(pattern=CITY_EVENTS_PATTERN, listener=_ResumeFromMarks(self, consumer))
         await consumer.start()
@@ -139,6 +149,8 @@ class NationalIngest:
             while not await done(consumer):
                 batch = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
                 commits = {}
+                # One write at a time: FerretDB's SQLite has a single writer, and concurrent
+                # writes fail with SQLITE_BUSY (measured: a retry storm, 10x slower).
                 for tp, records in batch.items():
                     last = await self._ingest(tp, records)
                     if last is not None:
@@ -288,7 +300,7 @@ class NationalIngest:
             except PyMongoError as exc:
                 attempt += 1
                 log.warning("database call failed (%s); retry %d", exc, attempt)
-                await asyncio.sleep(min(0.2 * 2**attempt, 10.0))
+                await asyncio.sleep(min(0.05 * 2**attempt, 10.0))
 
 
 def _caught_up(consumer: AIOKafkaConsumer, marks: dict[Partition, int]) -> bool:

@@ -11,10 +11,10 @@ from fastapi.responses import FileResponse
 
 from shared.web import common_router, page
 
-router = APIRouter(include_in_schema=False)
-router.include_router(common_router(home=None))
+router = APIRouter(tags=["web console"])
+router.include_router(common_router(home=None, sign_in=False))
 
 
-@router.get("/")
+@router.get("/", include_in_schema=False)
 async def national_dashboard() -> FileResponse:
     return page("national")

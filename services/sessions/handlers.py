@@ -1,12 +1,16 @@
 """Use cases of the sessions service: load, let the domain decide, save state and events at once.
 
-The same use cases serve the HTTP API and the Kafka consumers. A save guarded by the document
-version that loses a race reloads and decides again, so concurrent writers never lose a change.
+The same use cases serve the HTTP API and the Kafka consumers. Changes of one session are taken
+one at a time in this process (a striped lock), so ten registers posted at once queue instead of
+exhausting their retries; the save stays guarded by the document version all the same, and a
+save that loses a race reloads and decides again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import zlib
 import logging
 import secrets
 import uuid
@@ -25,6 +29,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 SERVICE = "sessions"
 SAVE_ATTEMPTS = 8
+LOCK_STRIPES = 64  # bounded memory, whatever the number of sessions
 
 
 class SessionStore(Protocol):
@@ -51,6 +56,7 @@ class SessionsService:
         self.store = store
         self.city = settings.node
         self.clock = clock
+        self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
 
     def _wrap(self, payloads: Sequence[EventData]) -> list[Envelope]:
         now = self.clock()
@@ -63,6 +69,10 @@ class SessionsService:
         return loaded
 
     async def _change(self, session_id: str, decide: Decision) -> tuple[Session, list[EventData]]:
+        async with self._locks[zlib.crc32(session_id.encode()) % LOCK_STRIPES]:
+            return await self._change_now(session_id, decide)
+
+    async def _change_now(self, session_id: str, decide: Decision) -> tuple[Session, list[EventData]]:
         for _ in range(SAVE_ATTEMPTS):
             session, version = await self._load(session_id)
             new, payloads = decide(session)

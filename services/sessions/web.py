@@ -13,21 +13,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
 
 from services.sessions.domain import Session
-from shared.web import common_router, page, reader
+from shared.web import add_pages, common_router, reader
 
 JP_TARGET = 20  # PP 11/2017 art. 203(4): at least 20 lesson hours a year per civil servant
 _ALL_SESSIONS = 100_000
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["web console"])
 router.include_router(common_router(home="/ui/dashboard"))
-
-for _name in ("dashboard", "sessions", "session", "feedback", "followup", "surveys"):
-    def _serve(name: str = _name) -> FileResponse:
-        return page(name)
-    router.add_api_route(f"/ui/{_name}", _serve, methods=["GET"])
+add_pages(router, "dashboard", "sessions", "session", "feedback", "followup", "surveys")
 
 
 def jp_by_person(sessions: Iterable[Session], year: int) -> dict[str, int]:
@@ -43,7 +38,8 @@ def jp_by_person(sessions: Iterable[Session], year: int) -> dict[str, int]:
     return dict(jp)
 
 
-@router.get("/ui/api/jp", dependencies=[reader("viewer")])
+@router.get("/ui/api/jp", dependencies=[reader("viewer")],
+            summary="JP credited per person id in a year, from stored completions")
 async def jp_ledger(request: Request,
                     year: int | None = Query(None, ge=2000, le=2100)) -> dict[str, Any]:
     service = request.app.state.sessions

@@ -59,8 +59,22 @@ def page(name: str) -> FileResponse:
                         headers={"Cache-Control": "no-cache"})
 
 
-def common_router(home: str | None) -> APIRouter:
-    """Routes every service shares: assets, sign-in, who-am-I, and `/` leading to `home`."""
+def add_pages(router: APIRouter, *names: str) -> None:
+    """`GET /ui/<name>` serves `static/pages/<name>.html` for each name."""
+    for name in names:
+        router.add_api_route(f"/ui/{name}", _serve(name), methods=["GET"], include_in_schema=False)
+
+
+def _serve(name: str):
+    # a closure, not a default argument: FastAPI would turn that into a query parameter
+    async def serve() -> FileResponse:
+        return page(name)
+    return serve
+
+
+def common_router(home: str | None, *, sign_in: bool = True) -> APIRouter:
+    """Routes every service shares: assets, `/` leading to `home`, and (for a city's services,
+    whose pages need a token) the sign-in page, who-am-I and the CORS preflight."""
     router = APIRouter(include_in_schema=False)
 
     if home is not None:
@@ -75,6 +89,9 @@ def common_router(home: str | None) -> APIRouter:
             raise HTTPException(404, "No such file.")
         return FileResponse(file, media_type=_TYPES.get(file.suffix, "application/octet-stream"),
                             headers={"Cache-Control": "no-cache"})
+
+    if not sign_in:
+        return router
 
     @router.get("/ui/login")
     async def login() -> FileResponse:

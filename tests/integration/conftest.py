@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from deploy.local.federation import ServiceProcess, federation_topics, new_tokens, token_hashes
-from deploy.local.infra import FerretDB, KafkaServer, create_topics, setup
+from deploy.local.infra import FerretDB, KafkaServer, setup
 from deploy.local.process import free_port, run_coroutine
+from shared.kafka import ensure_topics
 from shared.topics import CITIES, NATIONAL
 
 _HERE = Path(__file__).parent
@@ -68,7 +69,7 @@ class Infra:
             pseudonym_secret=self.pseudonym_secret, log_dir=self.root / "logs",
             extra_env=extra_env, die_with_parent=True)
         self.services.append(proc)
-        proc.start(timeout=60)
+        proc.start()
         return proc
 
     def stop(self) -> None:
@@ -94,7 +95,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory):
         kafka.wait_ready(timeout=90)
         # The federation's topics exist from the start, as after `bangkom up`, so pattern
         # subscribers (the nation) see every city at once.
-        run_coroutine(lambda: create_topics(kafka.bootstrap, federation_topics()), timeout=60)
+        run_coroutine(lambda: ensure_topics(kafka.bootstrap, federation_topics()), timeout=60)
         yield infra
     finally:
         infra.stop()

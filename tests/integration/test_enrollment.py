@@ -24,7 +24,11 @@ def nip(birth: str, appointed: str, sex: str) -> str:
 
 @pytest.fixture(scope="module")
 def service(infra):
-    return infra.start_service(CITY, "enrollment", outbox_poll_seconds="0.05")
+    proc = infra.start_service(CITY, "enrollment", outbox_poll_seconds="0.05")
+    yield proc
+    # Later modules start their own salatiga enrollment: ours must not share its consumer
+    # group and outbox with theirs.
+    proc.stop()
 
 
 async def publish_session(infra, capacity: int) -> str:

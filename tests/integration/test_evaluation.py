@@ -195,13 +195,14 @@ async def test_a_replay_rebuilds_the_same_figures_while_the_service_runs(infra, 
     from services.evaluation.replay import rebuild
     from shared.settings import Settings
 
-    proc, database, _ = national
+    proc, database, records = national
     before = (await _get(proc.url, "/figures")).json()["cities"]
     settings = Settings(node="national", service="evaluation", mongo_db=database,
                         kafka_bootstrap=infra.kafka_bootstrap, mongo_url=infra.mongo_url)
     progress: list[tuple[int, int]] = []
     consumed = await rebuild(settings, lambda done, total: progress.append((done, total)))
     assert consumed == progress[-1][1] and progress[-1][0] == progress[-1][1]
+    assert consumed >= len(records)  # every city topic, not only those of this test
 
     deadline = time.monotonic() + 60  # the service notices, pauses, then loads the result
     while time.monotonic() < deadline:

@@ -45,13 +45,18 @@ def prometheus_binary() -> str:
 
 @pytest.fixture(scope="module")
 def services(infra, prometheus_binary):
-    """(city label, service) -> ServiceProcess."""
-    return {
+    """(city label, service) -> ServiceProcess, stopped when the module ends: this national
+    instance reads every city's topics, and must not go on dead-lettering or sending insights
+    while later tests watch those topics."""
+    procs = {
         (CITY, "enrollment"): infra.start_service(CITY, "enrollment"),
         (CITY, "sessions"): infra.start_service(CITY, "sessions"),
         ("national", "evaluation"): infra.start_service(
             "national", "evaluation", mongo_db=f"bangkom_national_prom_{uuid.uuid4().hex[:8]}"),
     }
+    yield procs
+    for proc in procs.values():
+        proc.stop()
 
 
 def scrape_config(services) -> dict:

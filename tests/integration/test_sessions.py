@@ -162,3 +162,76 @@ async def test_insights_from_the_nation_are_stored_once(infra, service):
         assert await eventually(stored)
         await asyncio.sleep(1.0)  # give the redelivered copy its chance to (not) appear
         assert len(await stored()) == 1
+
+
+async def test_surveys_feedback_and_lists_on_the_real_database(infra, service):
+    period = f"20{uuid.uuid4().int % 90 + 10:02d}-07"  # a fresh unit-period pair per run
+    survey = {"unit": "Dinas Kependudukan dan Pencatatan Sipil", "period": period,
+              "respondents": 210, "element_means": [3.6, 3.5, 3.55, 3.5, 3.52, 3.54, 3.5, 3.56, 3.5216]}
+    async with httpx.AsyncClient(base_url=service.url, headers=infra.auth(CITY), timeout=10) as http:
+        response = await http.post("/surveys", json=survey)
+        assert response.status_code == 201, response.text
+        assert (response.json()["ikm"], response.json()["grade"]) == (88.31, "A")
+        assert (await http.post("/surveys", json=survey)).status_code == 409
+        listed = (await http.get("/surveys")).json()
+        assert [s["ikm"] for s in listed if s["period"] == period] == [88.31]
+
+        today = dt.date.today()
+        response = await http.post("/sessions", json={
+            "title": "Komunikasi Efektif", "competency_type": "socio-cultural",
+            "competency": "communication", "method": "seminar", "provider": "city", "jp": 4,
+            "days": 1, "start_date": str(today), "end_date": str(today),
+            "online_link": "https://zoom.us/j/123", "capacity": 100})
+        assert response.status_code == 201, response.text
+        session_id = response.json()["session_id"]
+        response = await http.post(f"/sessions/{session_id}/feedback", json={
+            "content": 4, "speaker": 5, "method": 3, "relevance": 4, "comment": "Narasumber jelas"})
+        assert response.status_code == 201, response.text
+        assert session_id in [s["session_id"] for s in (await http.get("/sessions")).json()]
+
+    async def feedback_published():
+        records = await read_topic(infra, SESSIONS_TOPIC)
+        found = [decode(r.value) for r in records if r.key == f"session/{session_id}".encode()]
+        return [p for e, p in found if e.type == "bangkom.feedback.submitted.v1"] or None
+
+    feedback = await eventually(feedback_published)
+    assert feedback and feedback[0].speaker == 5
+    assert "Narasumber" not in str(feedback[0].model_dump())
+
+
+async def test_concurrent_writes_lose_no_change_and_no_event(infra, service):
+    """FerretDB v1 does not make a guarded update atomic; the service serialises its writes."""
+    today = dt.date.today()
+    days = 10
+    async with httpx.AsyncClient(base_url=service.url, headers=infra.auth(CITY), timeout=20) as http:
+        response = await http.post("/sessions", json={
+            "title": "Manajemen Waktu", "competency_type": "managerial", "competency": "time management",
+            "method": "classroom", "provider": "city", "jp": 20, "days": days,
+            "start_date": str(today - dt.timedelta(days=days + 1)),
+            "end_date": str(today - dt.timedelta(days=2)), "place": "Aula Setda", "capacity": 30})
+        session_id = response.json()["session_id"]
+        people = [enrollment(infra, session_id, f"1980010120050110{i:02d}") for i in range(3)]
+        await publish(infra, ENROLLMENT_TOPIC, people)
+        ids = [p.data["person_id"] for p in people]
+
+        async def roster_learned():
+            return len((await http.get(f"/sessions/{session_id}")).json()["participants"]) == 3
+
+        assert await eventually(roster_learned)
+        # every day's register at once, while the relay is removing published events
+        responses = await asyncio.gather(*(
+            http.post(f"/sessions/{session_id}/attendance", json={"day": day, "present": ids})
+            for day in range(1, days + 1)))
+        assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+        body = (await http.get(f"/sessions/{session_id}")).json()
+        assert sorted(int(d) for d in body["attendance"]) == list(range(1, days + 1))
+
+    async def all_published():
+        records = await read_topic(infra, SESSIONS_TOPIC)
+        mine = [decode(r.value)[0] for r in records if r.key == f"session/{session_id}".encode()]
+        marks = [e for e in mine if e.type == "bangkom.attendance.recorded.v1"]
+        return marks if len(marks) >= days * 3 else None
+
+    marks = await eventually(all_published)
+    assert marks and len(marks) == days * 3
+    assert len({m.id for m in marks}) == days * 3  # none lost, none published twice

@@ -227,18 +227,33 @@ def test_the_image_default_command_is_a_uvicorn_factory(dockerfile):
     assert '"--factory"' in cmd and "app:create_app" in cmd and '"0.0.0.0"' in cmd
 
 
+def package_data_files(declared: dict[str, list[str]]) -> set[Path]:
+    """The files [tool.setuptools.package-data] adds: globs relative to each package's folder
+    (`**` recursive, as setuptools reads them); "*" means every package."""
+    files: set[Path] = set()
+    for package, patterns in declared.items():
+        if package in ("", "*"):
+            bases = [d for top in ("shared", "services") for d in [ROOT / top, *(ROOT / top).rglob("*")]
+                     if d.is_dir()]
+        else:
+            bases = [ROOT / package.replace(".", "/")]
+        files |= {f for base in bases for pattern in patterns for f in base.glob(pattern) if f.is_file()}
+    return files
+
+
 def test_the_image_gets_every_file_the_services_need():
-    """`pip install .` copies only Python modules (no MANIFEST.in, no package-data): a template
-    or CSV next to the code would be missing from the image though every local run finds it."""
+    """`pip install .` copies Python modules, and other files only when declared as package-data:
+    a page or a CSV beside the code would be missing from the image though every local run
+    (from the source tree) finds it."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    declared = config.get("package-data", {})
-    stray = [
+    declared = package_data_files(config.get("package-data", {}))
+    stray = sorted(
         str(path.relative_to(ROOT))
         for package in ("shared", "services")
         for path in (ROOT / package).rglob("*")
         if path.is_file() and path.suffix not in {".py", ".pyc"} and "__pycache__" not in path.parts
-        and not any(path.match(pattern) for patterns in declared.values() for pattern in patterns)
-    ]
+        and path not in declared
+    )
     assert not stray, f"not installed by `pip install .`; declare them as package-data: {stray}"
 
 

@@ -43,7 +43,7 @@ const Charts = (() => {
   function lines(el, series, { format = String, label = "", monthName = (m) => m } = {}) {
     const months = [...new Set(series.flatMap((s) => s.points.map((p) => p.month)))].sort();
     const values = series.flatMap((s) => s.points.map((p) => p.value)).filter((v) => v != null);
-    const width = 520, height = 200, left = 60, bottom = 30, top = 10;
+    const width = 720, height = 240, left = 80, bottom = 30, top = 12;
     if (!months.length) { el.innerHTML = ""; return; }
     const max = Math.max(1e-9, ...values);
     const x = (m) => left + (months.length === 1 ? (width - left) / 2 : (months.indexOf(m) / (months.length - 1)) * (width - left - 20));

@@ -265,7 +265,7 @@ const Bkm = (() => {
     note.className = "alert alert-info";
     note.id = "viewer-note";
     note.textContent = t("role.viewer_note");
-    document.querySelector("main").prepend(note);
+    document.querySelector("main h1").after(note);
   }
 
   async function loadDictionary() {

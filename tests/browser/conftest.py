@@ -1,0 +1,63 @@
+"""Browser tests: Debian's chromium driven by Playwright against real services.
+
+The services run on the real Kafka and FerretDB of the integration `infra` fixture (reused from
+tests/integration/conftest.py). Every test here is marked `browser`; without chromium or the
+playwright package they are skipped. Screenshots go to test-artifacts/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from browser_helpers import CHROMIUM, Federation
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+_HERE = Path(__file__).parent
+# The integration suite's `infra` fixture (one Kafka, one FerretDB per test session), reused as is.
+_spec = importlib.util.spec_from_file_location("bangkom_integration_conftest",
+                                               _HERE.parent / "integration" / "conftest.py")
+_integration = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_integration)
+infra = _integration.infra
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HERE in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+            if not shutil.which(CHROMIUM):
+                item.add_marker(pytest.mark.skip(reason=f"{CHROMIUM} is not installed (apt-get install chromium)"))
+
+
+@pytest.fixture(scope="session")
+def federation(infra) -> Federation:
+    return Federation(infra)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="id-ID",
+                                  accept_downloads=True)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

@@ -1,0 +1,150 @@
+"""The demo data set (`deploy.demo`) loaded into one real city and seen by the real nation.
+
+The city is a throw-away node given Salatiga's programme, so other tests' events on the
+federation's topics cannot move its figures; the nation gets a database (and so a consumer
+group) of its own and reads every city topic from the beginning.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from deploy import demo
+from services.enrollment.domain import parse_nip
+from services.sessions.domain import SessionPlan, check_plan
+
+WAIT_SECONDS = 30
+
+
+# --- the plan alone (no I/O) ----------------------------------------------------------------
+
+@pytest.mark.parametrize("city", sorted(demo.PROGRAMMES))
+def test_plan_is_valid_for_the_domains_and_deterministic(city: str) -> None:
+    plan = demo.plan_city(city, city, seed=7)
+    again = demo.plan_city(city, city, seed=7)
+    assert plan.csv_text == again.csv_text and [s.body for s in plan.sessions] == [
+        s.body for s in again.sessions]
+    assert demo.plan_city(city, city, seed=8).csv_text != plan.csv_text
+
+    assert 40 <= len(plan.staff) <= 80
+    for person in plan.staff:
+        nip = parse_nip(person.nip)  # raises on a bad birth date, appointment or sex digit
+        assert nip.appointed > (nip.birth_date.year, nip.birth_date.month)
+    assert plan.csv_text.count("\n") == len(plan.staff) + plan.bad_rows + 1
+    for session in plan.sessions:
+        check_plan(SessionPlan(**session.body))  # the sessions service's own cross-field rules
+    assert 6 <= len(plan.sessions) <= 10
+    assert any(len(s.enrollees) > s.spec.capacity for s in plan.sessions), "no full session"
+    reasons = [r for s in plan.sessions for _, r, _ in s.cancels]
+    assert max(set(reasons), key=reasons.count) == "busy"
+    ikm = {(s["unit"], s["period"]): sum(s["element_means"]) / 9 * 25 for s in plan.surveys}
+    units = {u for u, _ in ikm}
+    latest = {u: max(p for v, p in ikm if v == u) for u in units}
+    rose = [u for u in units if ikm[(u, latest[u])] > max(v for (w, p), v in ikm.items()
+                                                          if w == u and p != latest[u])]
+    assert len(rose) >= len(units) - 1, "the IKM should rise after the training in most units"
+
+
+# --- the load against real services ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def city(infra):
+    node = f"demotest-{uuid.uuid4().hex[:6]}"
+    fast = {"outbox_poll_seconds": "0.05"}
+    enrollment = infra.start_service(node, "enrollment", **fast)
+    sessions = infra.start_service(node, "sessions", **fast)
+    # Started after the city's topics exist, so its pattern subscription sees them at once.
+    national = infra.start_service("national", "evaluation",
+                                   mongo_db=f"bangkom_national_demo_{uuid.uuid4().hex[:8]}")
+    urls = {f"{node}/enrollment": enrollment.url, f"{node}/sessions": sessions.url,
+            "national/evaluation": national.url}
+    tokens = {node: {r: infra.token(node, r) for r in ("operator", "viewer")}}
+    started = time.monotonic()
+    summary = demo.load(urls, tokens, programmes={node: "salatiga"}, progress=False,
+                        strict=True)
+    return {"node": node, "urls": urls, "tokens": tokens, "national": national.url,
+            "summary": summary, "seconds": time.monotonic() - started}
+
+
+def _national_view(url: str, node: str, expect: dict) -> dict:
+    """The nation's detail of `node` once it has every completion and survey, or the last seen."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    seen: dict = {}
+    with httpx.Client(base_url=url, timeout=10) as http:
+        while time.monotonic() < deadline:
+            response = http.get(f"/cities/{node}")
+            if response.status_code == 200:
+                seen = response.json()
+                if (seen["enrollment"]["completions"] == expect["completions"]
+                        and seen["enrollment"]["enrollments"] == expect["enrollments"]
+                        and seen["jp"]["people"] == expect["staff_imported"]
+                        and seen["results"]["units_compared"] > 0
+                        and seen["behaviour"]["followups"] == expect["followups"]):
+                    return seen
+            time.sleep(0.5)
+    return seen
+
+
+def test_load_fills_one_city(city) -> None:
+    row = city["summary"]["cities"][city["node"]]
+    assert "error" not in row and not row.get("skipped")
+    assert 40 <= row["staff_imported"] <= 80
+    assert row["csv_rejected"] == 2
+    assert {e["field"] for e in row["csv_errors"]} == {"nip", "rank_group"}
+    assert row["sessions_completed"] >= 3 and row["sessions_cancelled"] == 1
+    assert row["waitlisted"] > 0 and row["promoted"] > 0
+    reasons = row["cancellation_reasons"]
+    assert max(reasons, key=reasons.get) == "busy"
+    assert row["completions"] > 0 and row["not_completed"] > 0 and row["missed_attendance"] > 0
+    assert 0 < row["people_at_least_20_jp"] < row["people_below_20_jp"]
+    assert row["feedback"] > 0 and row["followups"] > 0 and row["surveys"] > 0 and row["needs"] > 0
+    # Well under a minute on an idle machine; the bound only catches a load that hangs.
+    assert city["seconds"] < 240, f"the load took {city['seconds']:.1f} s: {row['phase_seconds']}"
+
+
+def test_nation_sees_the_city(city) -> None:
+    row = city["summary"]["cities"][city["node"]]
+    view = _national_view(city["national"], city["node"], row)
+    assert view, "the nation never heard of the city"
+    enrollment = view["enrollment"]
+    assert enrollment["enrollments"] == row["enrollments"]
+    assert enrollment["waitlisted"] == row["waitlisted"]
+    assert enrollment["promoted"] == row["promoted"]
+    assert enrollment["cancellations_total"] == row["cancellations"]
+    assert enrollment["completions"] == row["completions"]
+    assert 0 < enrollment["completion_rate"] < 1
+    assert view["sessions"]["completed"] == row["sessions_completed"]
+    assert view["sessions"]["cancelled"] == row["sessions_cancelled"]
+
+    jp = view["jp"]
+    assert jp["people"] == row["staff_imported"]
+    assert jp["jp_total"] == row["jp_credited"]
+    assert jp["at_least_target"] == row["people_at_least_20_jp"]
+    assert 0 < jp["jp_per_person"] < 20
+    assert len(view["below_target_person_ids"]) == row["people_below_20_jp"]
+
+    learning = view["learning"]
+    assert learning["pairs"] > 0 and learning["post_mean"] > learning["pre_mean"]
+    assert view["reaction"]["feedback"] == row["feedback"]
+    assert view["behaviour"]["followups"] == row["followups"]
+
+    results = view["results"]
+    assert results["units_compared"] > 0
+    assert results["ikm_after"] > results["ikm_before"]
+    assert 0 < results["ikm_change"] < 10, "the IKM should rise modestly"
+    assert any(n["coverage"] for n in view["needs"])
+
+
+def test_a_second_load_changes_nothing(city) -> None:
+    node = city["node"]
+    again = demo.load(city["urls"], city["tokens"], programmes={node: "salatiga"},
+                      progress=False, strict=True)
+    assert again["cities"][node]["skipped"] is True
+    with httpx.Client(base_url=city["urls"][f"{node}/sessions"], timeout=10,
+                      headers={"Authorization": f"Bearer {city['tokens'][node]['viewer']}"}) as http:
+        sessions = http.get("/sessions").json()
+    assert len(sessions) == city["summary"]["cities"][node]["sessions"]
