@@ -708,20 +708,22 @@ class _CityLoader:
                      self._show)
         self._lap("catalogue_wait")
 
-        # Each session's requests go one after the other (one document: the waitlist order and
-        # promotions stay deterministic); different sessions go side by side.
-        await asyncio.gather(*(self._enroll(s) for s in plan.sessions))
-        await asyncio.gather(*(self._cut(s) for s in plan.sessions if s.spec.when == "cut"))
-        self._lap("enroll")
-        today = [s for s in plan.sessions if s.spec.when == "today"]
-        await asyncio.gather(*(self._deliver(s) for s in today))
-        self._lap("roster_wait_and_delivery")
-        await asyncio.gather(*(self._evaluate(s) for s in today))
-        self._lap("evaluation")
-        await asyncio.gather(*(self._survey(survey) for survey in plan.surveys),
+        # One session's requests go one after the other (one document: the waitlist order and
+        # the promotions stay deterministic); sessions, surveys and needs go side by side, so
+        # one session waits for its roster to cross Kafka while others are still enrolling.
+        await asyncio.gather(*(self._session(s) for s in plan.sessions),
+                             *(self._survey(survey) for survey in plan.surveys),
                              *(self._need(need) for need in plan.needs))
-        self._lap("surveys_needs")
+        self._lap("sessions_surveys_needs")
         return self.summary()
+
+    async def _session(self, s: PlannedSession) -> None:
+        await self._enroll(s)
+        if s.spec.when == "cut":
+            await self._cut(s)
+        elif s.spec.when == "today":
+            await self._deliver(s)
+            await self._evaluate(s)
 
     async def _cut(self, s: PlannedSession) -> None:
         await self.ses.call("POST", f"/sessions/{s.body['session_id']}/cancel",

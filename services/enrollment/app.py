@@ -12,15 +12,17 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
+from shared import logging as json_logging
+from shared import outbox
 from shared.http import create_api
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import ensure_topics, make_broker, report_lag
 from shared.mongo import UNAVAILABLE, connect
 from shared.settings import Settings
 from shared.topics import deadletter_topic, topic
 
 from . import store
 from .api import router
-from .consumers import register_consumers
+from .consumers import catalogue_group, register_consumers
 from .handlers import Deps
 from . import web
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings(service="enrollment")
+    json_logging.configure(settings, store.SERVICE)
     client = connect(settings)
     db = client[settings.database]
     deps = Deps(
@@ -41,21 +44,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker = make_broker(settings)
     register_consumers(broker, deps, settings)
     own_topic = topic(settings.node, "enrollment")
-    relay = store.OutboxRelay(db, store.COLLECTIONS, settings, store.SERVICE, dedupe_topics=[own_topic])
+    relay = outbox.Relay(db, store.COLLECTIONS, settings, store.SERVICE, dedupe_topics=[own_topic])
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await ensure_topics(settings.kafka_bootstrap,
                             [own_topic, topic(settings.node, "sessions"), deadletter_topic(settings.node)])
-        indexes = asyncio.create_task(_ensure_indexes(db))
+        background = [asyncio.create_task(_ensure_indexes(db)),
+                      asyncio.create_task(report_lag(settings, [catalogue_group(settings.node)]))]
         await broker.start()
         await relay.start()
         try:
             yield
         finally:
-            indexes.cancel()
-            with suppress(asyncio.CancelledError):
-                await indexes
+            for task in background:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             await relay.stop()
             await broker.stop()
             await client.close()

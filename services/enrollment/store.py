@@ -8,15 +8,12 @@ Collections: `staff` (_id = NIP), `sessions` (one roster per session, _id = sess
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -29,29 +26,6 @@ SERVICE = "enrollment"
 STAFF, SESSIONS, NEEDS = "staff", "sessions", "needs"
 COLLECTIONS = (STAFF, SESSIONS, NEEDS)
 _IN_CHUNK = 500  # NIPs per $in query when an import looks up what it already has
-
-
-# FerretDB v1 (SQLite backend) does not apply an update's filter and write atomically: twelve
-# writers racing with update_one({"_id", "_v": n}) all matched and only four versions survived
-# (the same with $push/$inc and find_one_and_update). Serialising this process's writes to one
-# document gives back compare-and-set on `_v` within the process; across several processes of
-# one service only a real MongoDB gives it. The outbox relay's clean-up write takes the same lock.
-_write_locks: weakref.WeakValueDictionary[tuple[str, Any], asyncio.Lock] = weakref.WeakValueDictionary()
-
-
-def write_lock(collection: str, doc_id: Any) -> asyncio.Lock:
-    lock = _write_locks.get((collection, doc_id))
-    if lock is None:
-        lock = _write_locks[(collection, doc_id)] = asyncio.Lock()
-    return lock
-
-
-class OutboxRelay(outbox.Relay):
-    """shared.outbox.Relay whose removal of published events waits for our write lock."""
-
-    async def _remove_published(self, coll: AsyncCollection, doc: dict[str, Any]) -> int:
-        async with write_lock(coll.name, doc["_id"]):
-            return await super()._remove_published(coll, doc)
 
 
 @dataclass(frozen=True)
@@ -115,9 +89,8 @@ class StaffStore:
             except DuplicateKeyError:
                 return False
             return True
-        async with write_lock(STAFF, member.nip):
-            return await outbox.update(self.coll, member.nip, previous.version, _staff_doc(member),
-                                       envelopes)
+        return await outbox.update(self.coll, member.nip, previous.version, _staff_doc(member),
+                                   envelopes)
 
     async def page(self, *, unit: str | None, limit: int, offset: int) -> tuple[int, list[StaffMember]]:
         query = {"unit": unit} if unit else {}
@@ -206,10 +179,9 @@ class RosterStore:
             except DuplicateKeyError:
                 return False
         else:
-            async with write_lock(SESSIONS, roster.info.session_id):
-                if not await outbox.update(self.coll, roster.info.session_id, roster.version,
-                                           _roster_state(roster), envelopes):
-                    return False
+            if not await outbox.update(self.coll, roster.info.session_id, roster.version,
+                                       _roster_state(roster), envelopes):
+                return False
         roster.version += 1
         return True
 

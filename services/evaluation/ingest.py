@@ -23,6 +23,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -39,11 +40,13 @@ from shared.topics import CITY_EVENTS_PATTERN, deadletter_topic, topic
 
 log = logging.getLogger(__name__)
 
-# Large batches make few delta documents: every write has a fixed cost (a round trip and an
-# SQLite commit in FerretDB), so a catch-up of a million events takes hundreds, not thousands.
-# The fetch buffer (up to PARTITION_FETCH_BYTES per assigned partition) bounds the memory.
-MAX_RECORDS = 50_000  # per poll, over all partitions
-PARTITION_FETCH_BYTES = 2 * 1024 * 1024  # per partition and fetch (aiokafka's default: 1 MB)
+# A batch (one delta document) gathers a partition's records over several polls, so a
+# catch-up of a million events makes a few hundred writes, not thousands: every write has a
+# fixed cost (a round trip and an SQLite commit in FerretDB). At the live edge a partition is
+# written as soon as it is caught up, so freshness does not wait for a full batch.
+MAX_RECORDS = 20_000  # per poll, over all partitions
+BATCH_RECORDS = 20_000  # write a partition's batch when it holds this many records ...
+BATCH_SECONDS = 5.0  # ... or is this old, or the partition is caught up
 LAG_EVERY = 10.0  # seconds between consumer-lag measurements
 GENERATION_EVERY = 5.0  # seconds between looks for a `bangkom replay`
 INSIGHTS_EVERY = 10.0  # at most one round of insights per this many seconds
@@ -67,6 +70,7 @@ class NationalIngest:
         self._generation_checked = 0.0
         self._group = self.generation.group  # the consumer group of the current consume()
         self._insight_topics: set[str] = set()
+        self._batches: dict[TopicPartition, _Batch] = {}  # read, reduced, not yet written
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -140,26 +144,16 @@ class NationalIngest:
             client_id="bangkom-national-evaluation", enable_auto_commit=False,
             auto_offset_reset="earliest",
             metadata_max_age_ms=5000,  # a new city's topics are picked up within seconds
-            max_partition_fetch_bytes=PARTITION_FETCH_BYTES, fetch_max_bytes=64 * 1024 * 1024,
         )
         consumer.subscribe(pattern=CITY_EVENTS_PATTERN, listener=_ResumeFromMarks(self, consumer))
         await consumer.start()
         last_lag = 0.0
         try:
             while not await done(consumer):
-                batch = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
-                commits = {}
-                # One write at a time: FerretDB's SQLite has a single writer, and concurrent
-                # writes fail with SQLITE_BUSY (measured: a retry storm, 10x slower).
-                for tp, records in batch.items():
-                    last = await self._ingest(tp, records)
-                    if last is not None:
-                        commits[tp] = last + 1
-                if commits:
-                    try:
-                        await consumer.commit(commits)
-                    except KafkaError as exc:  # only an optimisation: the marks are the truth
-                        log.info("offset commit skipped: %s", exc)
+                polled = await consumer.getmany(timeout_ms=200, max_records=MAX_RECORDS)
+                for tp, records in polled.items():
+                    await self._reduce(tp, records)
+                await self._write_due(consumer)
                 now = time.monotonic()
                 if now - last_lag >= LAG_EVERY:
                     last_lag = now
@@ -167,39 +161,62 @@ class NationalIngest:
                 if self.publish_insights and now - self._last_insights >= INSIGHTS_EVERY:
                     await self._publish_insights(consumer)
         finally:
+            self._batches.clear()  # unwritten: Kafka redelivers them from the stored marks
             await consumer.stop()
 
-    async def _ingest(self, tp: TopicPartition, records: list) -> int | None:
-        """Reduce one partition's batch into one delta document; return the last offset counted."""
-        key = (tp.topic, tp.partition)
-        mark = self.marks.get(key, -1)
-        fresh = [r for r in records if r.offset > mark]  # at or below the mark: counted already
+    async def _reduce(self, tp: TopicPartition, records: list) -> None:
+        """Add one poll's records of a partition to its batch (in memory, not yet counted)."""
+        batch = self._batches.get(tp)
+        done = batch.last if batch else self.marks.get((tp.topic, tp.partition), -1)
+        fresh = [r for r in records if r.offset > done]  # at or below the mark: counted already
         if not fresh:
-            return None
-        delta = Figures()
-        outcomes: Counter[str] = Counter()
-        times: list[dt.datetime] = []
+            return
+        if batch is None:
+            batch = self._batches[tp] = _Batch(first=fresh[0].offset, since=time.monotonic())
         for record in fresh:
             try:
                 envelope, payload = admit(record.topic, record.value)
             except RejectedError as rejection:
                 await self._deadletter(record, rejection)
-                outcomes["deadletter"] += 1
+                batch.outcomes["deadletter"] += 1
                 continue
-            applied = delta.apply(envelope, payload)
-            outcomes["applied" if applied else "ignored"] += 1
+            applied = batch.delta.apply(envelope, payload)
+            batch.outcomes["applied" if applied else "ignored"] += 1
             if applied:
-                times.append(envelope.time)
-        first, last = fresh[0].offset, fresh[-1].offset
+                batch.times.append(envelope.time)
+        batch.last = fresh[-1].offset
+        batch.records += len(fresh)
+
+    async def _write_due(self, consumer: AIOKafkaConsumer) -> None:
+        """Write the batches that are full, old or caught up; then commit their offsets."""
+        now = time.monotonic()
+        commits = {}
+        # One write at a time: FerretDB's SQLite has a single writer, and concurrent writes
+        # fail with SQLITE_BUSY (measured: a retry storm, many times slower).
+        for tp, batch in list(self._batches.items()):
+            end = consumer.highwater(tp)
+            if (batch.records < BATCH_RECORDS and now - batch.since < BATCH_SECONDS
+                    and (end is None or batch.last + 1 < end)):
+                continue
+            await self._write(tp, batch)
+            del self._batches[tp]
+            commits[tp] = batch.last + 1
+        if commits:
+            try:
+                await consumer.commit(commits)
+            except KafkaError as exc:  # only an optimisation: the marks are the truth
+                log.info("offset commit skipped: %s", exc)
+
+    async def _write(self, tp: TopicPartition, batch: _Batch) -> None:
+        """One delta document; only once it is stored does the batch count and the mark move."""
         await self._retry(lambda: self.store.write(
             generation=self.generation.number, topic=tp.topic, partition=tp.partition,
-            first=first, last=last, records=len(fresh), delta=delta,
+            first=batch.first, last=batch.last, records=batch.records, delta=batch.delta,
         ))
-        self.figures.merge(delta)
-        self.marks[key] = last
-        self._dirty_cities.update(delta.cities)
-        self._observe(outcomes, times, delta)
-        return last
+        self.figures.merge(batch.delta)
+        self.marks[(tp.topic, tp.partition)] = batch.last
+        self._dirty_cities.update(batch.delta.cities)
+        self._observe(batch.outcomes, batch.times, batch.delta)
 
     def _observe(self, outcomes: Counter[str], times: list[dt.datetime], delta: Figures) -> None:
         node, group = self.settings.node, self._group
@@ -303,6 +320,19 @@ class NationalIngest:
                 await asyncio.sleep(min(0.05 * 2**attempt, 10.0))
 
 
+@dataclass
+class _Batch:
+    """A partition's records since its last write, reduced to one delta."""
+
+    first: int
+    since: float  # monotonic time of its first record
+    last: int = -1
+    records: int = 0
+    delta: Figures = field(default_factory=Figures)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    times: list[dt.datetime] = field(default_factory=list)
+
+
 def _caught_up(consumer: AIOKafkaConsumer, marks: dict[Partition, int]) -> bool:
     for tp in consumer.assignment():
         end = consumer.highwater(tp)
@@ -319,7 +349,8 @@ class _ResumeFromMarks(ConsumerRebalanceListener):
         self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked) -> None:
-        pass
+        for tp in revoked:  # unwritten: whoever gets the partition reads them again
+            self.ingest._batches.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned) -> None:
         for tp in assigned:

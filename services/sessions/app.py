@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from services.sessions import api, consumers, store
+from services.sessions import api, consumers, store, web
 from services.sessions.handlers import SERVICE, SessionsService
-from services.sessions import web
 from shared import logging as json_logging
 from shared.http import create_api
 from shared.kafka import ensure_topics, make_broker, report_lag
 from shared.mongo import UNAVAILABLE, connect
+from shared.outbox import Relay
 from shared.settings import Settings
 from shared.topics import deadletter_topic, topic
 
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker = make_broker(settings)
     consumers.register(broker, sessions, settings)
     own_topic = topic(node, "sessions")
-    relay = store.SerializedRelay(mongo_store, settings, dedupe_topics=[own_topic])
+    relay = Relay(db, store.OUTBOX_COLLECTIONS, settings, SERVICE, dedupe_topics=[own_topic])
     groups = [consumers.roster_group(node), consumers.insights_group(node)]
 
     @contextlib.asynccontextmanager

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import zlib
 import logging
 import secrets
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 

@@ -5,18 +5,12 @@ completion; every change is one version-guarded write that also stages its event
 Feedback and surveys are documents of their own, written with their events the same way.
 Insights from the nation are plain documents keyed by insight id, so a redelivery is a no-op.
 
-FerretDB v1 (SQLite) does not make `update_one` atomic: it reads the matching document, applies
-the update and writes the whole document back, outside one transaction (FerretDB issue #3040).
-Two concurrent guarded updates can then both "match" and one silently overwrites the other
-(reproduced here: 80 concurrent `_v`-guarded pushes kept 8-12). So every update of this
-service's outbox documents, including the relay's removal of published events, goes through one
-in-process lock: one write at a time makes the `_v` guard exact again. This assumes one sessions
-process per city database, which is how the service is deployed.
+FerretDB v1 does not make a guarded `update_one` atomic (its issue #3040); shared.outbox takes a
+per-document lock around every conditional write, so the `_v` guard below is exact.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +19,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared import outbox
-from shared.settings import Settings
 from shared.events import Envelope
 from services.sessions.domain import Session
 
@@ -48,7 +41,6 @@ def _plain(doc: dict[str, Any]) -> dict[str, Any]:
 class MongoSessionStore:
     def __init__(self, db: AsyncDatabase):
         self.db = db
-        self.write_lock = asyncio.Lock()  # see the module docstring: FerretDB lost updates
 
     async def ensure_indexes(self) -> None:
         await outbox.ensure_indexes(self.db, OUTBOX_COLLECTIONS)
@@ -72,10 +64,9 @@ class MongoSessionStore:
 
     async def save_session(self, session: Session, version: int, events: Sequence[Envelope]) -> bool:
         """False when the document moved past `version`: reload and decide again."""
-        async with self.write_lock:
-            return await outbox.update(
-                self.db[SESSIONS], session.session_id, version, _session_doc(session), events
-            )
+        return await outbox.update(
+            self.db[SESSIONS], session.session_id, version, _session_doc(session), events
+        )
 
     async def list_sessions(self, *, status: str | None = None, limit: int = 200) -> list[Session]:
         query = {"status": status} if status else {}
@@ -113,14 +104,3 @@ class MongoSessionStore:
         cursor = self.db[INSIGHTS].find({}).sort("received_at", DESCENDING)
         return [_plain(d) async for d in cursor.limit(limit)]
 
-
-class SerializedRelay(outbox.Relay):
-    """The shared relay, with its removal of published events under the store's write lock."""
-
-    def __init__(self, store: MongoSessionStore, settings: Settings, **options: Any):
-        super().__init__(store.db, OUTBOX_COLLECTIONS, settings, "sessions", **options)
-        self._write_lock = store.write_lock
-
-    async def _remove_published(self, coll, doc):  # noqa: ANN001 - same signature as the base
-        async with self._write_lock:
-            return await super()._remove_published(coll, doc)

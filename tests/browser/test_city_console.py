@@ -54,7 +54,8 @@ def test_a_training_cycle_through_the_city_console_reaches_the_national_dashboar
     # 2. schedule a one-day session today, two seats
     title = f"Layanan Digital {rng.randrange(10**6):06d}"
     today = dt.date.today().isoformat()
-    page.goto(federation.city_url("sessions", "/ui/sessions"))
+    page.get_by_role("navigation").get_by_role("link", name="Jadwal pelatihan").click()  # to the sessions port
+    page.wait_for_url(f"{federation.sessions.url}/ui/sessions")
     page.fill("#title", title)
     page.select_option("#competency_type", "technical")
     page.fill("#competency", "e-government")
@@ -76,7 +77,8 @@ def test_a_training_cycle_through_the_city_console_reaches_the_national_dashboar
     shot(page, "02-sessions")
 
     # 3. enroll three into two seats: the third waits; a cancellation promotes them
-    page.goto(federation.city_url("enrollment", f"/ui/enrollment?session={session_id}"))
+    row.get_by_role("link", name="Daftarkan peserta").click()  # back to the enrollment port
+    page.wait_for_url(f"{federation.enrollment.url}/ui/enrollment?session={session_id}")
     expect(page.locator("#session_id")).to_have_value(session_id, timeout=60_000)
     for name, number in people.items():
         page.fill("#nip", number)
@@ -175,9 +177,16 @@ def test_a_bad_form_shows_a_clear_error_next_to_the_field(page, federation):
     expect(nip_field).to_have_attribute("aria-invalid", "true")
     error = page.locator("#nip-error")
     expect(error).to_have_text("harus 18 digit")
-    expect(nip_field).to_have_attribute("aria-describedby", "nip-error")
+    expect(nip_field).to_have_attribute("aria-describedby", "nip-hint nip-error")
+    expect(page.get_by_role("textbox", name="NIP", exact=True)).to_have_accessible_description(
+        re.compile("harus 18 digit"))
     expect(page.locator("#person-form .alert")).to_contain_text("Perbaiki isian yang ditandai")
     shot(page, "09-staff-field-error", full_page=False)
+    page.fill("#nip", nip(random.Random(), 1))  # corrected: the error goes, the person is saved
+    page.click("#person-form button[type=submit]")
+    expect(page.locator("#person-form .alert")).to_contain_text("Dedi ditambahkan")
+    expect(page.locator("#person-form .field-error")).to_have_count(0)
+    expect(nip_field).to_have_attribute("aria-describedby", "nip-hint")
 
     # a rule spanning fields: the end date before the start date
     page.goto(federation.city_url("sessions", "/ui/sessions"))

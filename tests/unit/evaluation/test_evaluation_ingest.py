@@ -50,6 +50,16 @@ def _ingest(store):
     return ingest
 
 
+async def _poll_and_write(ingest, tp, records):
+    """One poll whose batch is written at once (as when the partition is caught up)."""
+    await ingest._reduce(tp, records)
+    batch = ingest._batches.pop(tp, None)
+    if batch is not None:
+        await ingest._write(tp, batch)
+        return batch.last
+    return None
+
+
 def _partition_log(city="palu", stream="sessions"):
     topic = f"bangkom.{city}.{stream}"
     values = [r.value for r in generate([city], seed=3, staff=40) if r.topic == topic]
@@ -62,14 +72,14 @@ async def test_a_redelivered_batch_changes_nothing_even_after_a_restart():
     store = FakeStore()
     first = _ingest(store)
     await first.load(Generation(0, False))
-    await first._ingest(tp, log[:100])
-    await first._ingest(tp, log[50:300])  # overlaps: a redelivery after a lost commit
+    await _poll_and_write(first, tp, log[:100])
+    await _poll_and_write(first, tp, log[50:300])  # overlaps: a redelivery after a lost commit
     # crash; Kafka redelivers from an older committed offset, a new process starts
     second = _ingest(store)
     await second.load(Generation(0, False))
     assert second.marks == {(topic, 0): 299}
-    await second._ingest(tp, log[0:400])
-    await second._ingest(tp, log[400:])
+    await _poll_and_write(second, tp, log[0:400])
+    await _poll_and_write(second, tp, log[400:])
     expected = apply_all(decode(r.value) for r in log)
     assert q.national(second.figures) == q.national(expected)
     assert sorted(d["first"] for d in store.docs.values()) == [0, 100, 300, 400]
@@ -82,8 +92,23 @@ async def test_a_city_mismatch_and_garbage_are_dead_lettered_and_the_rest_counte
              *(r._replace(offset=r.offset + 2) for r in log[1:10])]
     ingest = _ingest(FakeStore())
     await ingest.load(Generation(0, False))
-    assert await ingest._ingest(TopicPartition(topic, 0), batch) == 11
+    assert await _poll_and_write(ingest, TopicPartition(topic, 0), batch) == 11
     reasons = [headers["x-bangkom-reason"].decode() for _, _, headers in ingest._producer.sent]
     assert [r.split(":")[0] for r in reasons] == ["city-mismatch", "contract"]
     assert all(t == "bangkom.national.deadletter" for t, _, _ in ingest._producer.sent)
     assert ingest.figures.events == {"palu": 10}
+
+
+async def test_a_batch_gathers_several_polls_and_counts_only_once_written():
+    topic, log = _partition_log()
+    tp = TopicPartition(topic, 0)
+    store = FakeStore()
+    ingest = _ingest(store)
+    await ingest.load(Generation(0, False))
+    await ingest._reduce(tp, log[:100])
+    await ingest._reduce(tp, log[80:200])  # the overlap is not reduced twice
+    assert ingest.figures.events == {} and store.docs == {}
+    await ingest._write(tp, ingest._batches.pop(tp))
+    [doc] = store.docs.values()
+    assert (doc["first"], doc["last"]) == (0, 199)
+    assert q.national(ingest.figures) == q.national(apply_all(decode(r.value) for r in log[:200]))

@@ -72,8 +72,6 @@ const Bkm = (() => {
   function base(service) {
     const own = document.body.dataset.service;
     if (!service || service === own) return location.origin;
-    const given = new URLSearchParams(location.search).get(service);
-    if (given) setCookie("bkm_url_" + service, given.replace(/\/$/, ""));
     const remembered = cookie("bkm_url_" + service);
     if (remembered) return remembered;
     const port = Number(location.port || 80) + (service === "sessions" ? 1 : -1);
@@ -135,7 +133,9 @@ const Bkm = (() => {
       const place = input.closest(".field") || input.parentElement;
       place.appendChild(note);
       input.setAttribute("aria-invalid", "true");
-      input.setAttribute("aria-describedby", note.id);
+      // keep the input's hint described too; clearErrors puts the original back
+      if (!input.hasAttribute("data-described")) input.dataset.described = input.getAttribute("aria-describedby") || "";
+      input.setAttribute("aria-describedby", `${input.dataset.described} ${note.id}`.trim());
     }
     const box = alertBox(form);
     box.className = "alert alert-error";
@@ -162,7 +162,9 @@ const Bkm = (() => {
     form.querySelectorAll(".field-error").forEach((el) => el.remove());
     form.querySelectorAll("[aria-invalid]").forEach((el) => {
       el.removeAttribute("aria-invalid");
-      el.removeAttribute("aria-describedby");
+      if (el.dataset.described) el.setAttribute("aria-describedby", el.dataset.described);
+      else el.removeAttribute("aria-describedby");
+      delete el.dataset.described;
     });
     const box = form.querySelector(".alert");
     if (box) { box.textContent = ""; box.className = "alert"; }
@@ -230,9 +232,10 @@ const Bkm = (() => {
     ["surveys", "sessions", "/ui/surveys"], ["needs", "enrollment", "/ui/needs"],
   ];
 
-  function frame(page, { national = false } = {}) {
+  function frame(page, { national = false, nav: withNav = true } = {}) {
     const header = document.querySelector("header.site");
-    const nav = national ? "" : `<nav aria-label="${t("nav.label")}"><ul>${CITY_NAV.map(([name, svc, path]) =>
+    // The sign-in page is served by both city services and cannot tell which port is which.
+    const nav = national || !withNav ? "" : `<nav aria-label="${t("nav.label")}"><ul>${CITY_NAV.map(([name, svc, path]) =>
       `<li><a href="${link(svc, path)}"${name === page ? ' aria-current="page"' : ""}>${t("nav." + name)}</a></li>`).join("")}</ul></nav>`;
     const other = lang() === "id" ? "en" : "id";
     header.innerHTML = `
@@ -277,8 +280,18 @@ const Bkm = (() => {
     document.documentElement.lang = lang();
   }
 
+  /** `?enrollment=URL&sessions=URL` on any page: remember where the city's services are. */
+  function rememberPeers() {
+    const query = new URLSearchParams(location.search);
+    for (const service of ["enrollment", "sessions"]) {
+      const url = (query.get(service) || "").replace(/\/$/, "");
+      if (/^https?:\/\/[^\s/?#]+$/.test(url)) setCookie("bkm_url_" + service, url);
+    }
+  }
+
   /** Load the language, check the sign-in (city pages), draw the frame. */
   async function start({ page, signIn = true, national = false }) {
+    rememberPeers();
     await loadDictionary();
     if (signIn) {
       if (!cookie("bkm_token")) return toLogin("signin.needed");
@@ -290,7 +303,7 @@ const Bkm = (() => {
       }
     }
     translate();
-    frame(page, { national });
+    frame(page, { national, nav: signIn });
     gateWrites();
     document.title = `${t("title." + page)} · Bangkom`;
     return who;

@@ -53,9 +53,9 @@ document.addEventListener("DOMContentLoaded", async () => {
     const columns = [...cities.map((c) => [Bkm.cityName(c), data.cities[c]]), [t("nat.national"), data.national]];
     shown = { columns: columns.map(([name]) => name), rows: ROWS.map(([key, get]) => [t(key), ...columns.map(([, s]) => get(s))]) };
     $("#compare").innerHTML = `<table id="compare-table"><caption>${t("nat.compare_caption", { n: data.cities_reporting })}</caption>
-      <thead><tr><th scope="col">${t("nat.measure")}</th>${columns.map(([name]) => `<th scope="col" class="num">${esc(name)}</th>`).join("")}</tr></thead>
-      <tbody>${ROWS.map(([key, get, fmt]) => `<tr data-row="${key}"><th scope="row">${t(key)}</th>${columns.map(([name, s]) =>
-        `<td class="num" data-city="${esc(name)}">${fmt(get(s))}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
+      <thead><tr><th scope="col">${t("nat.measure")}</th>${columns.map(([name], i) => `<th scope="col" class="num${i === columns.length - 1 ? " total" : ""}">${esc(name)}</th>`).join("")}</tr></thead>
+      <tbody>${ROWS.map(([key, get, fmt]) => `<tr data-row="${key}"><th scope="row">${t(key)}</th>${columns.map(([name, s], i) =>
+        `<td class="num${i === columns.length - 1 ? " total" : ""}" data-city="${esc(name)}">${fmt(get(s))}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
     Charts.bars($("#jp-chart"), columns.map(([name, s]) => ({ label: name, value: (s.jp.share_at_least_target || 0) * 100 })),
       { format: (v) => num(v, 1) + "%", label: t("nat.jp_chart") });
     Charts.bars($("#cost-chart"), columns.map(([name, s]) => ({ label: name, value: s.cost.cost_per_participant_jp_rupiah || 0 })),
