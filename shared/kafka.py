@@ -167,24 +167,26 @@ async def report_lag(settings: Settings, groups: Sequence[str], every_seconds: f
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     probe = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
     started = False
-    while True:
-        try:
-            if not started:
-                await admin.start()
-                await probe.start()
-                started = True
-            for group in groups:
-                committed = await admin.list_consumer_group_offsets(group)
-                if not committed:
-                    continue
-                ends = await probe.end_offsets(list(committed))
-                for tp, meta in committed.items():
-                    lag = max(ends.get(tp, 0) - max(meta.offset, 0), 0)
-                    metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(lag)
-        except asyncio.CancelledError:
-            await probe.stop()
-            await admin.close()
-            raise
-        except Exception as exc:
-            log.warning("consumer lag not measured: %s", exc)
-        await asyncio.sleep(every_seconds)
+    try:
+        while True:
+            try:
+                if not started:
+                    await admin.start()
+                    await probe.start()
+                    started = True
+                for group in groups:
+                    committed = await admin.list_consumer_group_offsets(group)
+                    if not committed:
+                        continue
+                    ends = await probe.end_offsets(list(committed))
+                    for tp, meta in committed.items():
+                        lag = max(ends.get(tp, 0) - max(meta.offset, 0), 0)
+                        metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(lag)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer lag not measured: %s", exc)
+            await asyncio.sleep(every_seconds)
+    finally:  # however it ends (cancelled at shutdown, mostly), close both clients
+        await probe.stop()
+        await admin.close()
