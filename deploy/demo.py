@@ -13,24 +13,28 @@ not needed: the nation learns everything from the cities' events.
 
 Returns a summary: {"cities": {node: {counts...}}, "seconds": float}. A city whose sessions
 service already lists sessions is skipped (`"skipped": True`), so running `load` twice does not
-duplicate anything. A city that fails is reported under `"error"` (and printed); with
-`strict=True` the first failure is raised instead.
+duplicate anything (a city that failed half-way is skipped too: wipe it and load again). A city
+that fails is reported under `"error"` (and printed); with `strict=True` the first failure is
+raised instead. Each city's entry has `phase_seconds`: where the time went.
+
+Speed: a few hundred requests per city over keep-alive connections, the sessions of a city side
+by side. The load waits twice on Kafka (the session catalogue reaching enrollment, each roster
+reaching sessions), so it takes as long as the sessions service's roster consumer needs.
 
 What is loaded, per city, only through the HTTP APIs (so every step produces the real events):
 a staff register imported as a CSV (40-80 people with valid NIPs, two deliberately bad rows so
-the import report shows errors), 7-9 sessions grounded in the city's documents (seeds/), the
+the import report shows errors), 7-10 sessions grounded in the city's documents (seeds/), the
 enrollments (one session over-subscribed: waitlist, cancellations mostly "busy", promotions),
 attendance, pre/post tests, completion with JP credits (some people miss the attendance or
 post-test rule), feedback, supervisor follow-ups, IKM surveys of the units before and after the
 training, and training needs from surveys and forums.
 
-Limits of the APIs, and so of the demo (see `today_only_delivery`): the services take every date
-from their own clock and refuse backdating. Enrollment closes once a session has started and a
-session can only be completed on or after its end date and not in the future, so the only
-session that can be enrolled, run and completed in one go is a one-day session held today.
-The delivered sessions are therefore dated today (JP <= 12, one attendance day); the multi-day
-formats are the upcoming sessions. Because the first completion of every unit falls in the
-current month, the "after" IKM survey carries the next month as its period.
+Dates: the delivered sessions are spread over this year, from February to last month, as a
+city would record sessions it held before it used the system: enrollments into a session that
+has started are sent with `late=true` (an operator catching up with a paper register), and each
+session is completed on its end date. Upcoming sessions start in the coming weeks. IKM surveys
+close in December and January (before any training) and this month (after it). Events carry the
+time of the load; the nation dates figures by the session's dates, not by event time.
 """
 
 from __future__ import annotations
@@ -324,6 +328,9 @@ class PlannedSession:
     pre: dict[int, float] = field(default_factory=dict)
     post: dict[int, float] = field(default_factory=dict)
     actual_cost: int = 0
+    # Learned while loading: staff index -> enrollment id; person ids who completed.
+    enrollment_ids: dict[int, str] = field(default_factory=dict)
+    completed: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -475,10 +482,16 @@ def _session_body(spec: SessionSpec, start: dt.date, speakers: tuple[str, ...], 
     return body
 
 
-def today_only_delivery(spec: SessionSpec, today: dt.date) -> dt.date:
-    """The start date a session gets. The APIs cannot backdate (see the module docstring): a
-    session to be delivered now is a one-day session today, others start in the coming weeks."""
-    return today if spec.when == "today" else today + dt.timedelta(days=spec.starts_in)
+def delivery_date(spec: SessionSpec, today: dt.date, rng: random.Random) -> dt.date:
+    """The start date a session gets: a delivered session ("today" in the specs: enrolled, run
+    and completed by the load) is held between February and last month; others start in the
+    coming weeks."""
+    if spec.when != "today":
+        return today + dt.timedelta(days=spec.starts_in)
+    first, last = dt.date(today.year, 2, 1), today - dt.timedelta(days=30)
+    if last <= first:  # early in the year: nothing to look back on yet
+        return today
+    return first + dt.timedelta(days=rng.randrange((last - first).days))
 
 
 def plan_city(node: str, programme_name: str, *, seed: int = 2026,
@@ -491,9 +504,10 @@ def plan_city(node: str, programme_name: str, *, seed: int = 2026,
     csv_text, bad = _csv(rng, staff)
     everyone = list(range(len(staff)))
     sessions: list[PlannedSession] = []
+    dates = random.Random(f"bangkom-demo/{seed}/{programme_name}/dates")
 
     for spec in programme.sessions:
-        start = today_only_delivery(spec, today)
+        start = delivery_date(spec, today, dates)
         if spec.mentoring_pairs:
             # Seniors (structural heads, or long-serving staff) each take one junior of their unit.
             seniors = [i for i in everyone if staff[i].position == "struktural"]
@@ -503,6 +517,8 @@ def plan_city(node: str, programme_name: str, *, seed: int = 2026,
                            and staff[i].appointed >= today.year - 8 and i != mentor]
                 juniors = juniors or [i for i in everyone if staff[i].unit == staff[mentor].unit
                                       and i != mentor]
+                if not juniors:
+                    continue  # a one-person unit: this senior has nobody to mentor
                 junior = rng.choice(juniors)
                 body = _session_body(spec, start, (staff[mentor].name,), 1, rng)
                 body["title"] = f"{spec.title}: {staff[mentor].unit}"
@@ -542,7 +558,8 @@ def plan_city(node: str, programme_name: str, *, seed: int = 2026,
             if i not in s.absent:
                 gain = quality_rng.gauss(17, 9)
                 s.post[i] = round(min(100.0, max(35.0, pre + gain)))
-        s.actual_cost = int(s.body["planned_cost"] * quality_rng.uniform(0.82, 1.03)) // 10_000 * 10_000
+        cost = s.body["planned_cost"] * quality_rng.uniform(0.82, 1.03)  # budgets are tight
+        s.actual_cost = int(cost) // 10_000 * 10_000
 
     surveys = _surveys(rng, programme, today)
     needs = _needs(rng, programme, today)
@@ -550,15 +567,10 @@ def plan_city(node: str, programme_name: str, *, seed: int = 2026,
 
 
 def _surveys(rng: random.Random, programme: Programme, today: dt.date) -> list[dict[str, Any]]:
-    """IKM per service unit: quarterly surveys earlier in the year, one after the training.
-
-    The "after" survey closes next month: every unit's first completion is this month (the
-    APIs cannot backdate), and the nation counts a survey closing in that month as "before".
-    """
-    before = [f"{today.year}-{m:02d}" for m in (3, 6, 9) if m < today.month] or [
-        f"{today.year - 1}-12"]
-    nxt = today.replace(day=1) + dt.timedelta(days=32)
-    after = f"{nxt.year}-{nxt.month:02d}"
+    """IKM per service unit: surveys closing in December and January, before any training of
+    the year (delivered sessions start in February), and one closing this month, after it."""
+    before = [f"{today.year - 1}-12", f"{today.year}-01"]
+    after = f"{today.year}-{today.month:02d}"
     out = []
     for unit in (u for u in programme.units if u in SERVICE_UNITS):
         base = rng.uniform(2.85, 3.2)
@@ -639,35 +651,42 @@ class _Api:
         await self.http.aclose()
 
 
-async def _until(what: str, check: Callable[[], Any], stall_timeout: float,
-                 show: Callable[[str], None] = lambda _: None) -> Any:
-    """Poll `check` until it returns (result, _) with a truthy result.
+class _Watch:
+    """When anything a city waits for last moved. Waits give up only when the whole city has
+    been still for `stall_timeout` seconds: one session's roster may sit unchanged for a long
+    time while the consumer works through the other sessions' events (a busy machine)."""
 
-    `check` also returns a progress marker: as long as the marker keeps changing (events are
-    arriving, only slowly: a busy machine) the wait goes on; it gives up after `stall_timeout`
-    seconds without any change.
-    """
-    last_change, marker = time.monotonic(), None
-    delay = 0.1
-    while True:
-        result, now = await check()
-        if result:
-            return result
-        if now != marker:
-            last_change, marker = time.monotonic(), now
-            show(f"waiting for Kafka: {what} ({now})")
-        elif time.monotonic() - last_change > stall_timeout:
-            raise DemoLoadError(f"{what}: nothing new for {stall_timeout:.0f} s (is Kafka flowing? "
-                                f"last seen: {now}); the city is partly loaded: wipe it and load again")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
+    def __init__(self, stall_timeout: float) -> None:
+        self.stall_timeout = stall_timeout
+        self.moved = time.monotonic()
+
+    async def until(self, what: str, check: Callable[[], Any],
+                    show: Callable[[str], None] = lambda _: None) -> Any:
+        """Poll `check` until it returns (result, marker) with a truthy result; a marker that
+        changes counts as progress."""
+        marker = None
+        delay = 0.1
+        while True:
+            result, now = await check()
+            if result:
+                self.moved = time.monotonic()
+                return result
+            if now != marker:
+                self.moved, marker = time.monotonic(), now
+                show(f"waiting for Kafka: {what}")
+            elif time.monotonic() - self.moved > self.stall_timeout:
+                raise DemoLoadError(
+                    f"{what}: nothing moved for {self.stall_timeout:.0f} s (is Kafka flowing?); "
+                    "the city is partly loaded: wipe it and load again")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
 
 
 class _CityLoader:
     def __init__(self, plan: CityPlan, enrollment: _Api, sessions: _Api,
                  step: Callable[[str, int], None], wait_timeout: float) -> None:
         self.plan, self.enr, self.ses = plan, enrollment, sessions
-        self.step, self.wait_timeout = step, wait_timeout
+        self.step, self.watch = step, _Watch(wait_timeout)
         self.count: Counter[str] = Counter()
         self.phases: dict[str, float] = {}
         self.clock = time.monotonic()
@@ -704,26 +723,40 @@ class _CityLoader:
             self.session_ids.append(created["session_id"])
             self.step("scheduling sessions", 1)
         self._lap("schedule")
-        await _until("catalogue in enrollment", self._catalogue_complete, self.wait_timeout,
-                     self._show)
+        await self.watch.until("catalogue in enrollment", self._catalogue_complete, self._show)
         self._lap("catalogue_wait")
 
         # One session's requests go one after the other (one document: the waitlist order and
         # the promotions stay deterministic); sessions, surveys and needs go side by side, so
         # one session waits for its roster to cross Kafka while others are still enrolling.
-        await asyncio.gather(*(self._session(s) for s in plan.sessions),
+        # The sessions held today enroll first: the roster consumer then meets their events
+        # first, and the upcoming sessions' enrollments do not hold up today's delivery.
+        today = [s for s in plan.sessions if s.spec.when == "today"]
+        later = [s for s in plan.sessions if s.spec.when != "today"]
+        waiting = {id(s) for s in today}
+        today_enrolled = asyncio.Event()
+        if not waiting:
+            today_enrolled.set()
+
+        async def deliver(s: PlannedSession) -> None:
+            await self._enroll(s)
+            waiting.discard(id(s))
+            if not waiting:
+                today_enrolled.set()
+            await self._deliver(s)
+            await self._evaluate(s)
+
+        async def enroll_later(s: PlannedSession) -> None:
+            await today_enrolled.wait()
+            await self._enroll(s)
+            if s.spec.when == "cut":
+                await self._cut(s)
+
+        await asyncio.gather(*(deliver(s) for s in today), *(enroll_later(s) for s in later),
                              *(self._survey(survey) for survey in plan.surveys),
                              *(self._need(need) for need in plan.needs))
         self._lap("sessions_surveys_needs")
         return self.summary()
-
-    async def _session(self, s: PlannedSession) -> None:
-        await self._enroll(s)
-        if s.spec.when == "cut":
-            await self._cut(s)
-        elif s.spec.when == "today":
-            await self._deliver(s)
-            await self._evaluate(s)
 
     async def _cut(self, s: PlannedSession) -> None:
         await self.ses.call("POST", f"/sessions/{s.body['session_id']}/cancel",
@@ -748,19 +781,19 @@ class _CityLoader:
 
     async def _enroll(self, s: PlannedSession) -> None:
         staff, session_id = self.plan.staff, s.body["session_id"]
-        s.enrollment_ids = {}  # type: ignore[attr-defined]
         self.step(f"enrolling: {s.spec.competency}", 0)
         for n, i in enumerate(s.enrollees):
             nominated = "self" if (n + len(staff[i].name)) % 4 == 0 else "supervisor"
             answer = (await self.enr.call("POST", "/enrollments", json={
-                "session_id": session_id, "nip": staff[i].nip, "nominated_by": nominated})).json()
-            s.enrollment_ids[i] = answer["enrollment_id"]  # type: ignore[attr-defined]
+                "session_id": session_id, "nip": staff[i].nip, "nominated_by": nominated,
+                "late": s.body["start_date"] < dt.date.today().isoformat()})).json()
+            s.enrollment_ids[i] = answer["enrollment_id"]
             # As the nation counts them: a seat taken at once, or a place on the waitlist.
             self.count["waitlisted" if answer["status"] == "waitlisted" else "enrollments"] += 1
             self.step(f"enrolling: {s.spec.competency}", 1)
         for i, reason, note in s.cancels:
             answer = (await self.enr.call(
-                "POST", f"/enrollments/{s.enrollment_ids[i]}/cancel",  # type: ignore[attr-defined]
+                "POST", f"/enrollments/{s.enrollment_ids[i]}/cancel",
                 json={"reason": reason, "note": note})).json()
             self.count["cancellations"] += 1
             self.reasons[reason] += 1
@@ -779,14 +812,13 @@ class _CityLoader:
             view = (await self.ses.call("GET", f"/sessions/{session_id}")).json()
             here = {e["enrollment_id"]: p for p, e in view["roster"].items()
                     if e["status"] == "participant"}
-            marker = f"{len(view['roster'])} on the roster, {len(here)} of {len(seated)} seated"
+            marker = sorted((e["enrollment_id"], e["status"]) for e in view["roster"].values())
             return (here if set(here) == seated else None), marker
 
-        person_of_enrollment = await _until(f"roster of {session_id} in sessions", synced,
-                                            self.wait_timeout, self._show)
-        person = {i: person_of_enrollment[e] for i, e in s.enrollment_ids.items()  # type: ignore[attr-defined]
+        person_of_enrollment = await self.watch.until(f"roster of {session_id} in sessions",
+                                                      synced, self._show)
+        person = {i: person_of_enrollment[e] for i, e in s.enrollment_ids.items()
                   if e in person_of_enrollment}
-        s.person = person  # type: ignore[attr-defined]
         if not person:
             return
         pre = {person[i]: v for i, v in s.pre.items() if i in person}
@@ -804,16 +836,16 @@ class _CityLoader:
                                 json={"kind": "post", "scores": post})
         self.step(label, 1)
         done = (await self.ses.call("POST", f"/sessions/{session_id}/complete",
-                                    json={"actual_cost": s.actual_cost})).json()
+                                    json={"actual_cost": s.actual_cost,
+                                          "completed_on": s.body["end_date"]})).json()
         self.step(label, 1)
         self.count["sessions_completed"] += 1
-        s.completed = set()  # type: ignore[attr-defined]
         for outcome in done["completion"]["outcomes"]:
             self.count["participants"] += 1
             if outcome["completed"]:
                 self.count["completions"] += 1
                 self.jp[outcome["person_id"]] += outcome["jp"]
-                s.completed.add(outcome["person_id"])  # type: ignore[attr-defined]
+                s.completed.add(outcome["person_id"])
             else:
                 self.count["not_completed"] += 1
                 self.count["missed_attendance"] += outcome["attendance_percent"] < 80
@@ -824,6 +856,7 @@ class _CityLoader:
         rng = random.Random(f"bangkom-demo/{self.plan.seed}/{s.body['title']}/{s.enrollees}")
         quality = PROVIDER_QUALITY[s.spec.provider]
         label = f"evaluation: {s.spec.competency}"
+
         async def one(scores: dict[str, Any]) -> None:
             await self.ses.call("POST", f"/sessions/{session_id}/feedback", json=scores)
             self.count["feedback"] += 1
@@ -834,7 +867,7 @@ class _CityLoader:
                                      ("relevance", 0.15))},
                   "comment": rng.choice(FEEDBACK_COMMENTS)} for _ in range(feedback_count(s))]
         await asyncio.gather(*(one(form) for form in forms))  # each form is a document of its own
-        completers = sorted(getattr(s, "completed", set()))
+        completers = sorted(s.completed)
         rng.shuffle(completers)
         for person_id in completers[:followup_count(s)]:
             applies = rng.random() < 0.72
@@ -995,7 +1028,7 @@ class _Progress:
 
     def finish(self, node: str, description: str) -> None:
         task = self.tasks[node]
-        total = self.progress.tasks[task].total  # type: ignore[index]
+        total = next(t.total for t in self.progress.tasks if t.id == task)
         self.progress.update(task, description=description, completed=total)
 
     def table(self, summary: dict[str, Any]) -> None:
@@ -1018,7 +1051,8 @@ class _Progress:
             "IKM surveys/needs": lambda r: f"{r['surveys']}/{r['needs']}",
             "seconds": lambda r: str(r.get("seconds", "")),
         }
-        loaded = {n: r for n, r in summary["cities"].items() if "error" not in r and not r.get("skipped")}
+        loaded = {n: r for n, r in summary["cities"].items()
+                  if "error" not in r and not r.get("skipped")}
         for node, row in summary["cities"].items():
             if "error" in row:
                 self.console.print(Text(f"{node}: {row['error']}", style="red"))

@@ -55,6 +55,8 @@ class EnrollmentIn(_Body):
     session_id: str = Field(min_length=1, max_length=64)
     nip: str
     nominated_by: Literal["supervisor", "self"]
+    late: bool = Field(False, description="record a participant of a session that already "
+                                          "started (an operator catching up with a paper register)")
 
 
 class CancelIn(_Body):

@@ -291,10 +291,13 @@ class Roster:
 
     def enroll(
         self, participant: Participant, *, enrollment_id: EnrollmentId, nominated_by: str,
-        now: dt.datetime,
+        now: dt.datetime, late: bool = False,
     ) -> Enrollment:
-        """Take a seat, or join the end of the waitlist when the session is full."""
-        self._check_open(now.date())
+        """Take a seat, or join the end of the waitlist when the session is full.
+
+        `late` records a participant of a session that has already started: an operator
+        catching up with a paper register."""
+        self._check_open(now.date(), late=late)
         self._check_not_enrolled(participant.nip)
         if nominated_by not in NOMINATORS:
             raise DomainError("nominated_by", "must be supervisor or self")
@@ -355,11 +358,12 @@ class Roster:
                 person_id=entry.participant.person_id,
             ))
 
-    def _check_open(self, today: dt.date) -> None:
+    def _check_open(self, today: dt.date, *, late: bool = False) -> None:
         if self.status == "cancelled":
             raise ConflictError("session_id", "the session was cancelled")
-        if today > self.info.start_date:
-            raise ConflictError("session_id", f"the session started on {self.info.start_date}; enrollment is closed")
+        if today > self.info.start_date and not late:
+            raise ConflictError("session_id", f"the session started on {self.info.start_date}; "
+                                "enrollment is closed (to record a past session, send late=true)")
 
     def _check_not_enrolled(self, nip: str) -> None:
         if any(e.participant.nip == nip for e in self.enrolled):

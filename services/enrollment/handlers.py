@@ -130,14 +130,15 @@ async def list_staff(deps: Deps, *, unit: str | None, limit: int, offset: int) -
 
 # --- enrollment --------------------------------------------------------------------------------
 
-async def enroll(deps: Deps, *, session_id: str, nip: str, nominated_by: str) -> tuple[Roster, Enrollment]:
+async def enroll(deps: Deps, *, session_id: str, nip: str, nominated_by: str,
+                 late: bool = False) -> tuple[Roster, Enrollment]:
     """Seat a registered person in a session, or put them on its waitlist."""
     member = await find_staff(deps, nip)
     participant, enrollment_id = Participant.of(member, deps.person_id(member.nip)), deps.new_id()
     return await _change_roster(
         deps, lambda: _roster_or_404(deps.rosters.get(session_id), "session_id"),
         lambda roster: roster.enroll(participant, enrollment_id=enrollment_id,
-                                     nominated_by=nominated_by, now=deps.clock()))
+                                     nominated_by=nominated_by, now=deps.clock(), late=late))
 
 
 async def cancel_enrollment(

@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from services.evaluation import api, web
 from services.evaluation.ingest import NationalIngest
 from services.evaluation.store import DeltaStore
-from services.evaluation import web
 from shared.http import create_api
 from shared.kafka import ensure_topics
 from shared.mongo import connect

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 # written as soon as it is caught up, so freshness does not wait for a full batch.
 MAX_RECORDS = 20_000  # per poll, over all partitions
 BATCH_RECORDS = 20_000  # write a partition's batch when it holds this many records ...
-BATCH_SECONDS = 5.0  # ... or is this old, or the partition is caught up
+BATCH_SECONDS = 30.0  # ... or is this old (during a catch-up), or the partition is caught up
 LAG_EVERY = 10.0  # seconds between consumer-lag measurements
 GENERATION_EVERY = 5.0  # seconds between looks for a `bangkom replay`
 INSIGHTS_EVERY = 10.0  # at most one round of insights per this many seconds

@@ -9,38 +9,25 @@ two never write deltas side by side.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from services.evaluation.ingest import NationalIngest
 from services.evaluation.store import DeltaStore
 from shared.mongo import connect
 from shared.settings import Settings
-from shared.topics import city_of_topic
 
+NO_TOPICS_AFTER = 60.0  # seconds without any city partition: nothing to replay
 Progress = Callable[[int, int], None]  # (events consumed, events in the log)
 
 
-async def log_extent(bootstrap: str) -> dict[TopicPartition, tuple[int, int]]:
-    """(beginning, end) offsets of every partition of every city event topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(
-            [name for name in await admin.list_topics() if city_of_topic(name)])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(t["topic"], p["partition"])
-                  for t in described for p in t["partitions"]]
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await probe.start()
-    try:
-        begins = await probe.beginning_offsets(partitions)
-        ends = await probe.end_offsets(partitions)
-    finally:
-        await probe.stop()
+async def log_extent(consumer: AIOKafkaConsumer) -> dict[TopicPartition, tuple[int, int]]:
+    """(beginning, end) offsets of every partition assigned to `consumer` (all city topics)."""
+    partitions = sorted(consumer.assignment())
+    begins = await consumer.beginning_offsets(partitions)
+    ends = await consumer.end_offsets(partitions)
     return {tp: (begins[tp], ends[tp]) for tp in partitions}
 
 
@@ -50,11 +37,13 @@ async def rebuild(settings: Settings, on_progress: Progress | None = None) -> in
     store = DeltaStore(client[settings.database])
     try:
         generation = await store.begin_rebuild()
-        extent = await log_extent(settings.kafka_bootstrap)
-        total = sum(end - begin for begin, end in extent.values())
         # Insights stay with the running service: it publishes once it has loaded the result.
         ingest = NationalIngest(settings, store, publish_insights=False)
         await ingest.load(generation)
+        # The target: the end of every city topic when this consumer got its partitions
+        # (its pattern subscription covers them all). Events written later count too.
+        extent: dict[TopicPartition, tuple[int, int]] = {}
+        began = time.monotonic()
 
         def consumed() -> int:
             return sum(
@@ -62,8 +51,13 @@ async def rebuild(settings: Settings, on_progress: Progress | None = None) -> in
                 for tp, (begin, end) in extent.items()
             )
 
-        async def finished(_consumer: AIOKafkaConsumer) -> bool:
-            done = consumed()
+        async def finished(consumer: AIOKafkaConsumer) -> bool:
+            if not extent:
+                if not consumer.assignment():
+                    # still joining the group, or no city topic exists at all
+                    return time.monotonic() - began > NO_TOPICS_AFTER
+                extent.update(await log_extent(consumer))
+            done, total = consumed(), sum(end - begin for begin, end in extent.values())
             if on_progress is not None:
                 on_progress(done, total)
             return done >= total

@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.evaluation.figures import Figures
@@ -58,14 +59,22 @@ class DeltaStore:
 
     async def write(self, *, generation: int, topic: str, partition: int, first: int, last: int,
                     records: int, delta: Figures) -> None:
-        # replace with upsert, not insert: a retry after a timeout whose write did land
-        # must neither fail nor double anything.
         doc_id = f"{topic}|{partition}|{first}"
-        await self.deltas.replace_one({"_id": doc_id}, {
+        doc = {
             "_id": doc_id, "generation": generation, "topic": topic, "partition": partition,
             "first": first, "last": last, "records": records, "figures": delta.to_doc(),
             "written_at": dt.datetime.now(dt.UTC),
-        }, upsert=True)
+        }
+        # insert, not an upsert: FerretDB v1 (SQLite) scans the whole collection for an
+        # upsert (measured 0.06 s -> 0.4 s per write over 200 documents), an insert stays flat.
+        try:
+            await self.deltas.insert_one(doc)
+        except DuplicateKeyError:
+            existing = await self.deltas.find_one({"_id": doc_id}, {"generation": 1, "last": 1})
+            if existing is None or (existing["generation"], existing["last"]) != (generation, last):
+                # left by a process of an older generation: this rebuild's batch replaces it
+                await self.deltas.replace_one({"_id": doc_id}, doc, upsert=True)
+            # else: a retry of a write that had landed before its reply was lost
 
     async def begin_rebuild(self) -> Generation:
         doc = await self.meta.find_one_and_update(

@@ -6,6 +6,11 @@ import time
 from pathlib import Path
 
 import httpx
+from aiokafka import AIOKafkaProducer
+
+from deploy.local.process import run_coroutine
+from shared.events import Envelope
+from shared.topics import topic
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
@@ -42,6 +47,19 @@ class Federation:
             assert time.monotonic() < deadline, response.text
             time.sleep(0.5)
 
+    def publish_insight(self, insight) -> None:
+        """What the national evaluation would send to this city's insights topic."""
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.infra.kafka_bootstrap, acks="all")
+            await producer.start()
+            try:
+                envelope = Envelope.wrap(insight, city=CITY, service="evaluation")
+                await producer.send_and_wait(topic(CITY, "insights"), envelope.to_bytes(),
+                                             key=envelope.subject.encode())
+            finally:
+                await producer.stop()
+        run_coroutine(send, timeout=30)  # in a thread: Playwright's loop owns this one
+
     def city_url(self, service: str, path: str) -> str:
         """A page URL that also tells the page where its peer service is (ports are random here)."""
         base = (self.enrollment if service == "enrollment" else self.sessions).url
@@ -58,4 +76,9 @@ def sign_in(page, federation: Federation, role: str = "operator", path: str = "/
     page.goto(federation.city_url("enrollment", f"/ui/login?next={path}"))
     page.fill("#token", federation.token(role))
     page.click("#signin button[type=submit]")
-    page.wait_for_url(f"**{path}*")
+    try:
+        page.wait_for_url(f"{federation.enrollment.url}{path}")
+    except Exception as exc:
+        shot(page, "failed-sign-in")
+        raise AssertionError(f"sign-in did not lead to {path}: {page.url} "
+                             f"{page.locator('#signin').inner_text()}") from exc

@@ -87,9 +87,8 @@ def test_a_training_cycle_through_the_city_console_reaches_the_national_dashboar
     expect(page.locator("#enroll-form .alert")).to_contain_text("daftar tunggu")
     expect(page.locator("#waitlist")).to_contain_text(citra)
     shot(page, "03-enrollment-waitlist")
-    ani_row = page.locator("#enrolled tr", has_text=ani)
-    ani_row.locator("select").select_option("busy")
-    ani_row.locator("button").click()
+    page.get_by_label(f"Alasan: {ani}").select_option("busy")
+    page.get_by_role("button", name=f"Batalkan: {ani}").click()
     expect(page.locator("#enroll-form .alert")).to_contain_text(f"Naik dari daftar tunggu menjadi peserta: {citra}")
     expect(page.locator("#enrolled tr.flash")).to_contain_text(citra)
     shot(page, "04-enrollment-promoted")
@@ -208,7 +207,27 @@ def test_a_viewer_sees_the_forms_disabled_with_the_reason(page, federation):
     expect(page.locator("#viewer-note")).to_contain_text("peninjau")
     expect(page.locator("#person-form button[type=submit]")).to_be_disabled()
     expect(page.locator("#file")).to_be_disabled()
+    page.keyboard.press("Tab")  # the keyboard's first stop skips the menu
+    expect(page.get_by_role("link", name="Lompat ke isi")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile("#main$"))
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.goto(federation.city_url("sessions", "/ui/feedback"))
     expect(page.locator("#feedback-form button[type=submit]")).to_be_disabled()
     shot(page, "10-feedback-phone-viewer")
+
+
+def test_a_form_sent_before_the_page_is_ready_is_held_then_sent(page, federation):
+    """Held dictionaries keep the page script from wiring its form: the click must not submit the
+    form natively (that would put the token in the URL); it goes out once the page is ready."""
+    held = []
+    page.route("**/ui/static/i18n/*.json", lambda route: held.append(route))
+    page.goto(federation.city_url("enrollment", "/ui/login?next=/ui/needs"))
+    page.fill("#token", federation.token())
+    page.click("#signin button[type=submit]")
+    assert "token=" not in page.url and held
+    page.unroute("**/ui/static/i18n/*.json")
+    for route in held:
+        route.continue_()
+    page.wait_for_url(f"{federation.enrollment.url}/ui/needs")
+    expect(page.locator("h1")).to_have_text("Analisis kebutuhan pelatihan")

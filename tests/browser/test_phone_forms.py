@@ -11,6 +11,8 @@ import httpx
 from playwright.sync_api import expect
 
 from browser_helpers import shot, sign_in
+from shared.events import InsightPublished
+from shared.pseudonym import person_id
 
 PHONE = {"width": 390, "height": 844}
 
@@ -95,3 +97,33 @@ def test_feedback_follow_up_survey_and_need_on_a_phone(page, federation):
     expect(page.locator("#need-form .alert")).to_contain_text("Tersimpan")
     expect(page.locator("#needs")).to_contain_text("Analisis data kepegawaian")
     shot(page, "14-needs-phone")
+
+
+def test_the_city_dashboard_names_the_people_a_national_insight_flags(page, federation):
+    """The nation knows only pseudonymous ids; the city's dashboard puts the names back."""
+    rng = random.Random()
+    name = f"Rudi Hartono {rng.randrange(1000)}"
+    number = f"1979{rng.randrange(1, 13):02d}15" + "200503" + f"1{rng.randrange(1, 1000):03d}"
+    r = httpx.post(f"{federation.enrollment.url}/staff", timeout=10,
+                   headers={"Authorization": f"Bearer {federation.token()}"},
+                   json={"nip": number, "name": name, "unit": "Dinas Kesehatan",
+                         "position_type": "general", "rank_group": "II/b"})
+    assert r.status_code == 201, r.text
+    title = f"ASN di bawah 20 JP ({rng.randrange(10**6)})"
+    federation.publish_insight(InsightPublished(
+        insight_id=f"browser-{rng.randrange(10**9)}", kind="jp-shortfall", year=dt.date.today().year,
+        title=title, detail="Dinas Kesehatan: 1 ASN belum mencapai 20 JP",
+        person_ids=(person_id(number, federation.infra.pseudonym_secret),)))
+    sign_in(page, federation, role="viewer")
+    deadline = time.monotonic() + 60
+    while True:
+        page.goto(federation.city_url("sessions", "/ui/dashboard"))
+        page.wait_for_selector("#insights p, #insights article")
+        if page.locator("#insights article", has_text=title).count():
+            break
+        assert time.monotonic() < deadline, "the insight never reached the city"
+        time.sleep(1)
+    insight = page.locator("#insights article", has_text=title)
+    insight.get_by_text("1 pegawai disebut").click()
+    expect(insight).to_contain_text(f"{name} · Dinas Kesehatan")
+    shot(page, "15-city-dashboard-insight")

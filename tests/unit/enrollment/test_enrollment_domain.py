@@ -178,8 +178,21 @@ class TestEnrollment:
         assert err.value.field == "session_id"
 
     def test_refuses_after_the_session_started(self):
-        with pytest.raises(ConflictError, match="enrollment is closed"):
+        with pytest.raises(ConflictError, match=r"enrollment is closed \(to record a past session"):
             enroll(roster(), 1, at=dt.datetime(2026, 12, 8, tzinfo=dt.UTC))
+
+    def test_records_a_past_session_when_asked_explicitly(self):
+        r = roster()
+        r.enroll(person(1), enrollment_id="late-1", nominated_by="supervisor",
+                 now=dt.datetime(2026, 12, 8, tzinfo=dt.UTC), late=True)
+        assert [e.enrollment_id for e in r.enrolled] == ["late-1"]
+        assert type(r.events[-1]).__name__ == "EnrollmentCreated"
+
+    def test_a_late_record_still_refuses_a_cancelled_session(self):
+        r = roster()
+        r.apply_cancelled("speaker unavailable", event_id="e-2", at=NOW)
+        with pytest.raises(ConflictError, match="cancelled"):
+            r.enroll(person(1), enrollment_id="x", nominated_by="supervisor", now=NOW, late=True)
 
     def test_refuses_an_unknown_nominator(self):
         with pytest.raises(DomainError) as err:

@@ -190,8 +190,20 @@ const Bkm = (() => {
     box.textContent = text;
   }
 
+  // A form is sent by its page script only. One submitted before that script is wired (the
+  // dictionary still loading) is held, not sent natively (which would put a token in the URL),
+  // and goes out once `onSubmit` is attached.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form.dataset.wired) return;
+    event.preventDefault();
+    form.dataset.pending = "1";
+  }, true);
+
   /** Run `action` on submit; errors land on the form, the submit button waits meanwhile. */
   function onSubmit(form, action) {
+    form.dataset.wired = "1";
+    if (form.dataset.pending) { delete form.dataset.pending; queueMicrotask(() => form.requestSubmit()); }
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const button = form.querySelector("[type=submit]");
@@ -251,6 +263,8 @@ const Bkm = (() => {
       setCookie("bkm_lang", other, 365);
       location.reload();
     });
+    // on a phone the menu scrolls sideways: keep the current page in view
+    header.querySelector("[aria-current=page]")?.scrollIntoView({ inline: "center", block: "nearest" });
     const out = header.querySelector("#sign-out");
     if (out) out.addEventListener("click", () => { setCookie("bkm_token", ""); location.href = "/ui/login"; });
   }

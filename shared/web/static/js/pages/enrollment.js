@@ -7,6 +7,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   const select = $("#session_id");
   Bkm.options($("#nominated_by"), ["supervisor", "self"].map((n) => [n, t("nominated." + n)]));
   let promotedIds = new Set();
+  let names = {}; // NIP -> name
 
   async function catalogue() {
     const wanted = new URLSearchParams(location.search).get("session") || select.value;
@@ -28,6 +29,7 @@ document.addEventListener("DOMContentLoaded", async () => {
 
   async function staff() {
     const data = await Bkm.api("/ui/api/people");
+    names = Object.fromEntries(data.items.map((p) => [p.nip, p.name]));
     $("#staff-list").innerHTML = data.items.map((p) => `<option value="${esc(p.nip)}">${esc(p.name)} · ${esc(p.unit)}</option>`).join("");
   }
 
@@ -37,12 +39,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     try {
       const data = await Bkm.api(`/sessions/${encodeURIComponent(select.value)}/roster`);
       const s = data.session;
-      const reasonSelect = (id) => `<select id="reason-${id}" aria-label="${t("field.reason")}">${["busy", "budget", "illness", "other"].map((r) => `<option value="${r}">${t("reason." + r)}</option>`).join("")}</select>
-        <button type="button" class="secondary small" data-cancel="${id}">${t("enroll.cancel")}</button>`;
+      const reasonSelect = (id, name) => `<select id="reason-${id}" aria-label="${esc(t("field.reason"))}: ${esc(name)}">${["busy", "budget", "illness", "other"].map((r) => `<option value="${r}">${t("reason." + r)}</option>`).join("")}</select>
+        <button type="button" class="secondary small" data-cancel="${id}" aria-label="${esc(t("enroll.cancel"))}: ${esc(name)}">${t("enroll.cancel")}</button>`;
       const row = (p, waiting) => `<tr data-enrollment="${esc(p.enrollment_id)}"${promotedIds.has(p.enrollment_id) ? ' class="flash"' : ""}>
         ${waiting ? `<td class="num">${p.position}</td>` : ""}<td>${esc(p.name || p.nip)}${promotedIds.has(p.enrollment_id) ? ` <span class="badge ok">${t("enroll.promoted_badge")}</span>` : ""}</td>
         <td>${esc(p.unit)}</td><td>${t("nominated." + p.nominated_by)}</td>
-        <td><form class="cancel" data-write>${reasonSelect(p.enrollment_id)}</form></td></tr>`;
+        <td><form class="cancel" data-write>${reasonSelect(p.enrollment_id, p.name || p.nip)}</form></td></tr>`;
       where.innerHTML = `<dl class="kpis">
           <div><dt>${t("enroll.capacity")}</dt><dd>${s.capacity}</dd></div>
           <div><dt>${t("enroll.enrolled")}</dt><dd id="count-enrolled">${s.enrolled}</dd></div>
@@ -79,7 +81,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   Bkm.onSubmit(form, async () => {
     const result = await Bkm.api("/enrollments", { method: "POST", body: Bkm.values(form) });
     promotedIds = new Set();
-    const person = $(`#staff-list option[value="${CSS.escape(result.nip)}"]`)?.textContent || result.nip;
+    const person = names[result.nip] || result.nip;
     Bkm.success(form, result.status === "waitlisted"
       ? t("enroll.waitlisted_msg", { name: person, position: result.waitlist_position })
       : t("enroll.enrolled_msg", { name: person }));
