@@ -226,8 +226,8 @@ def test_a_form_sent_before_the_page_is_ready_is_held_then_sent(page, federation
     page.fill("#token", federation.token())
     page.click("#signin button[type=submit]")
     assert "token=" not in page.url and held
-    page.unroute("**/ui/static/i18n/*.json")
     for route in held:
         route.continue_()
+    page.unroute("**/ui/static/i18n/*.json")
     page.wait_for_url(f"{federation.enrollment.url}/ui/needs")
     expect(page.locator("h1")).to_have_text("Analisis kebutuhan pelatihan")

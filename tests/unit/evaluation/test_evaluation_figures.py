@@ -7,7 +7,7 @@ import pytest
 
 from deploy.datagen import generate
 from evaluation_builders import (
-    CITY, UNIT, assessed, attended, cancelled, completed, enrolled, feedback, followed_up, need,
+    CITY, assessed, attended, cancelled, completed, enrolled, feedback, followed_up, need,
     pid, registered, scheduled, session_completed, surveyed, waitlisted, wrap,
 )
 from services.evaluation import queries as q
