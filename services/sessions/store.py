@@ -93,12 +93,17 @@ class MongoSessionStore:
     # --- insights -------------------------------------------------------------------------
 
     async def add_insight(self, record: dict[str, Any]) -> bool:
-        """False when this insight is already stored (a redelivery)."""
+        """Keep the newest version of each insight; False when nothing newer arrived (a
+        redelivery, or an older version overtaken on the way)."""
+        coll = self.db[INSIGHTS]
         try:
-            await self.db[INSIGHTS].insert_one({"_id": record["insight_id"], **record})
+            await coll.insert_one({"_id": record["insight_id"], **record})
+            return True
         except DuplicateKeyError:
-            return False
-        return True
+            result = await coll.update_one(
+                {"_id": record["insight_id"], "published_at": {"$lt": record["published_at"]}},
+                {"$set": record})
+            return bool(result.matched_count)
 
     async def list_insights(self, *, limit: int = 500) -> list[dict[str, Any]]:
         cursor = self.db[INSIGHTS].find({}).sort("received_at", DESCENDING)

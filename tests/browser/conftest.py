@@ -1,15 +1,13 @@
 """Browser tests: Debian's chromium driven by Playwright against real services.
 
-The services run on the real Kafka and FerretDB of the integration `infra` fixture (reused from
-tests/integration/conftest.py). Every test here is marked `browser`; without chromium or the
+The services run on the real Kafka and FerretDB of the session's `infra` fixture
+(tests/conftest.py), shared with the integration tests. Every test here is marked `browser`; without chromium or the
 playwright package they are skipped. Screenshots go to test-artifacts/ (gitignored).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,12 +17,6 @@ from browser_helpers import CHROMIUM, Federation
 playwright = pytest.importorskip("playwright.sync_api")
 
 _HERE = Path(__file__).parent
-# The integration suite's `infra` fixture (one Kafka, one FerretDB per test session), reused as is.
-_spec = importlib.util.spec_from_file_location("bangkom_integration_conftest",
-                                               _HERE.parent / "integration" / "conftest.py")
-_integration = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_integration)
-infra = _integration.infra
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -163,6 +163,21 @@ async def test_insights_from_the_nation_are_stored_once(infra, service):
         await asyncio.sleep(1.0)  # give the redelivered copy its chance to (not) appear
         assert len(await stored()) == 1
 
+        # The nation publishes a newer version under the same id (fewer people below 20 JP);
+        # an older copy arriving after it must not bring the old figures back.
+        newer = insight.model_copy(update={"figures": {"share_below_20": 0.25}})
+        later = envelope.time + dt.timedelta(days=7)
+        await publish(infra, INSIGHTS_TOPIC, [
+            Envelope.wrap(newer, city=CITY, service="evaluation", time=later), envelope])
+
+        async def updated():
+            found = await stored()
+            return found if found and found[0]["figures"] == {"share_below_20": 0.25} else None
+
+        assert await eventually(updated)
+        await asyncio.sleep(1.0)
+        assert [i["figures"] for i in await stored()] == [{"share_below_20": 0.25}]
+
 
 async def test_surveys_feedback_and_lists_on_the_real_database(infra, service):
     period = f"20{uuid.uuid4().int % 90 + 10:02d}-07"  # a fresh unit-period pair per run

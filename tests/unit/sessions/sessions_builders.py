@@ -109,7 +109,8 @@ class FakeSessionStore:
         return list(self.surveys.values())
 
     async def add_insight(self, record):
-        if record["insight_id"] in self.insights:
+        stored = self.insights.get(record["insight_id"])
+        if stored is not None and stored["published_at"] >= record["published_at"]:
             return False
         self.insights[record["insight_id"]] = record
         return True

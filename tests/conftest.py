@@ -1,0 +1,99 @@
+"""The real infrastructure for integration and browser tests: one Kafka and one FerretDB per
+test session.
+
+Both run on free ports in the session's temp directory, so several test runs on one machine do not
+clash. Nothing here is mocked; every test in this folder is marked `integration`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from deploy.local.federation import ServiceProcess, federation_topics, new_tokens, token_hashes
+from deploy.local.infra import FerretDB, KafkaServer, setup
+from deploy.local.process import free_port, run_coroutine
+from shared.kafka import ensure_topics
+from shared.topics import CITIES, NATIONAL
+
+@dataclass
+class Infra:
+    """What a test needs to reach the real Kafka and FerretDB, and to run services on them."""
+
+    kafka: KafkaServer
+    ferretdb: FerretDB
+    root: Path
+    tokens: dict[str, dict[str, str]] = field(
+        default_factory=lambda: new_tokens([NATIONAL, *CITIES]))
+    pseudonym_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    services: list[ServiceProcess] = field(default_factory=list)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.kafka.bootstrap
+
+    @property
+    def mongo_url(self) -> str:
+        return self.ferretdb.url
+
+    def token(self, node: str, role: str = "operator") -> str:
+        return self.tokens.setdefault(node, new_tokens([node])[node])[role]
+
+    def auth(self, node: str, role: str = "operator") -> dict[str, str]:
+        """Request headers carrying `node`'s bearer token for `role`."""
+        return {"Authorization": f"Bearer {self.token(node, role)}"}
+
+    def start_service(self, node: str, service: str, **extra_env: str) -> ServiceProcess:
+        """Start `services.<service>.app` for `node` on a free port and wait until /health is 200.
+
+        `extra_env` takes settings by name (`outbox_poll_seconds="0.05"`, or
+        `BANGKOM_OUTBOX_POLL_SECONDS=...`). The process is stopped at the end of the session;
+        `.kill()` crashes it, `.start()` brings it back on the same port.
+        """
+        self.token(node)  # a node outside the federation gets tokens too
+        proc = ServiceProcess(
+            node=node, service=service, port=free_port(), kafka_bootstrap=self.kafka_bootstrap,
+            mongo_url=self.mongo_url, token_hashes=token_hashes(self.tokens[node]),
+            pseudonym_secret=self.pseudonym_secret, log_dir=self.root / "logs",
+            extra_env=extra_env, die_with_parent=True)
+        self.services.append(proc)
+        proc.start()
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.services:
+            proc.stop()
+        self.ferretdb.stop()
+        self.kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory):
+    setup()  # a no-op when `bangkom setup` already filled the cache
+    root = tmp_path_factory.mktemp("infra")
+    # die_with_parent: a test session killed hard takes its broker and database with it.
+    kafka = KafkaServer(port=free_port(), controller_port=free_port(), data_dir=root / "kafka",
+                        log_dir=root / "logs", die_with_parent=True)
+    ferretdb = FerretDB(port=free_port(), data_dir=root / "ferretdb", log_dir=root / "logs",
+                        die_with_parent=True)
+    infra = Infra(kafka=kafka, ferretdb=ferretdb, root=root)
+    try:
+        kafka.spawn()  # the broker boots while FerretDB starts
+        ferretdb.start()
+        kafka.wait_ready(timeout=90)
+        # The federation's topics exist from the start, as after `bangkom up`, so pattern
+        # subscribers (the nation) see every city at once.
+        run_coroutine(lambda: ensure_topics(kafka.bootstrap, federation_topics()), timeout=60)
+        yield infra
+    finally:
+        infra.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Browser tests last: Playwright's sync API keeps an event loop running in the main thread
+    # while its browser is open, and no asyncio test may start after that.
+    browser = Path(__file__).parent / "browser"
+    items.sort(key=lambda item: browser in item.path.parents)
