@@ -105,30 +105,22 @@ def bench(
 # --- data set ---------------------------------------------------------------------------------
 
 async def _write_dataset(p: dict) -> dict:
-    from aiokafka import AIOKafkaProducer
-
-    from deploy.datagen import city_names, generate
+    from deploy.datagen import city_names, generate, produce
     from shared.kafka import ensure_topics
     from shared.topics import CITY_STREAMS, topic
 
     names = [topic(c, s) for c in city_names(p["cities"]) for s in (*CITY_STREAMS, "insights")]
     await ensure_topics(p["bootstrap"], [*names, MIRROR, "bangkom.national.deadletter"])
-    producer = AIOKafkaProducer(bootstrap_servers=p["bootstrap"], acks="all", linger_ms=20,
-                                max_batch_size=512 * 1024)
-    await producer.start()
-    began, count, size, pending = time.perf_counter(), 0, 0, []
-    try:
+    size = 0
+
+    def measured():
+        nonlocal size
         for record in generate(p["cities"], seed=p["seed"], staff=p["staff"]):
-            pending.append(await producer.send(record.topic, record.value, key=record.key))
-            pending.append(await producer.send(MIRROR, record.value, key=record.key))
-            count += 1
             size += len(record.value)
-            if len(pending) >= 10_000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
+            yield record
+
+    began = time.perf_counter()
+    count = await produce(p["bootstrap"], measured(), mirror=MIRROR)
     elapsed = time.perf_counter() - began
     return {"events": count, "mean_event_bytes": round(size / count),
             "write_seconds": round(elapsed, 1)}

@@ -348,8 +348,11 @@ def generate(cities: int | list[str] = 4, *, seed: int = 1, year: int = 2026,
         yield from _City(name, seed, year, staff).build()
 
 
-async def produce(bootstrap: str, records: Iterator[Record], *, linger_ms: int = 20) -> int:
-    """Write records to Kafka (topics must exist), the key deciding the partition as a relay would."""
+async def produce(bootstrap: str, records: Iterator[Record], *, linger_ms: int = 20,
+                  mirror: str | None = None) -> int:
+    """Write records to Kafka (topics must exist), the key deciding the partition as a relay would.
+
+    `mirror`: also write every record to this one topic (Kafka's ConsumerPerformance reads one)."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms,
@@ -360,6 +363,8 @@ async def produce(bootstrap: str, records: Iterator[Record], *, linger_ms: int =
         pending = []
         for record in records:
             pending.append(await producer.send(record.topic, record.value, key=record.key))
+            if mirror:
+                pending.append(await producer.send(mirror, record.value, key=record.key))
             sent += 1
             if len(pending) >= 5000:
                 await asyncio.gather(*pending)

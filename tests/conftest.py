@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.local.federation import ServiceProcess, federation_topics, new_tokens, token_hashes
 from deploy.local.infra import FerretDB, KafkaServer, setup
@@ -62,6 +63,26 @@ class Infra:
         self.services.append(proc)
         proc.start()
         return proc
+
+    async def read_topic(self, topic: str) -> list:
+        """Every record on `topic` so far, read by a real consumer outside any group."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka_bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            await consumer._client.force_metadata_update()  # a topic made after the start
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            records: list = []
+            pending = {tp for tp in partitions if ends[tp] > 0}
+            while pending:
+                for batch in (await consumer.getmany(timeout_ms=1000)).values():
+                    records.extend(batch)
+                pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+            return records
+        finally:
+            await consumer.stop()
 
     def stop(self) -> None:
         for proc in self.services:

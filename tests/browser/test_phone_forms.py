@@ -41,7 +41,7 @@ def completed_session(federation, name: str, nip: str) -> str:
         assert time.monotonic() < deadline, "the roster never reached the sessions service"
         time.sleep(0.5)
     person = httpx.get(f"{ses}/sessions/{session_id}", headers=auth, timeout=10).json()["participants"][0]
-    for path, body in ((f"attendance", {"day": 1, "present": [person]}),
+    for path, body in (("attendance", {"day": 1, "present": [person]}),
                        ("assessments", {"kind": "post", "scores": {person: 90}}),
                        ("complete", {"actual_cost": 300000})):
         r = httpx.post(f"{ses}/sessions/{session_id}/{path}", headers=auth, timeout=10, json=body)

@@ -9,7 +9,7 @@ import uuid
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from shared.events import Envelope, SessionScheduled, decode
 
@@ -57,29 +57,6 @@ async def eventually(probe, timeout: float = 30.0):
         await asyncio.sleep(0.2)
 
 
-async def read_topic(infra, topic: str) -> list:
-    """Every record on `topic` so far, without joining a consumer group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records = []
-        pending = {tp for tp in partitions if ends[tp] > 0}
-        while pending:
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                records.extend(batch)
-            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-        return records
-    finally:
-        await consumer.stop()
-
-
 async def test_enroll_waitlist_cancel_promote_reaches_kafka_in_order_without_personal_data(infra, service):
     budi, sri = nip("19850315", "201012", "1"), nip("19900101", "201503", "2")
     names = ("Budi Santoso Integrasi", "Sri Wahyuni Integrasi")
@@ -113,7 +90,7 @@ async def test_enroll_waitlist_cancel_promote_reaches_kafka_in_order_without_per
         assert [p["name"] for p in roster["enrolled"]] == [names[1]] and roster["waitlist"] == []
 
     async def session_events():
-        records = await read_topic(infra, ENROLLMENT_TOPIC)
+        records = await infra.read_topic(ENROLLMENT_TOPIC)
         mine = [r for r in records if r.key == f"session/{session_id}".encode()]
         return records if len(mine) >= 4 else None
 

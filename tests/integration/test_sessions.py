@@ -9,7 +9,7 @@ from collections import Counter
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from shared.events import (
     EnrollmentCreated, EnrollmentWaitlisted, Envelope, InsightPublished, decode,
@@ -43,27 +43,6 @@ async def publish(infra, topic: str, envelopes: list[Envelope]) -> None:
             await producer.send_and_wait(topic, envelope.to_bytes(), key=envelope.subject.encode())
     finally:
         await producer.stop()
-
-
-async def read_topic(infra, topic: str) -> list:
-    """Every record on `topic` so far, read by a real consumer outside any group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records = []
-        pending = {tp for tp in partitions if ends[tp] > 0}
-        while pending:
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                records.extend(batch)
-            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-        return records
-    finally:
-        await consumer.stop()
 
 
 def enrollment(infra, session_id: str, nip: str, *, waitlist: bool = False) -> Envelope:
@@ -127,7 +106,7 @@ async def test_a_session_from_schedule_to_completion_on_kafka(infra, service):
         assert certificate == f"SAL-{today.year}-{session_id}-001"
 
     async def published():
-        records = await read_topic(infra, SESSIONS_TOPIC)
+        records = await infra.read_topic(SESSIONS_TOPIC)
         mine = [decode(r.value) for r in records if r.key == f"session/{session_id}".encode()]
         return mine if any(e.type.endswith("session.completed.v1") for e, _ in mine) else None
 
@@ -205,7 +184,7 @@ async def test_surveys_feedback_and_lists_on_the_real_database(infra, service):
         assert session_id in [s["session_id"] for s in (await http.get("/sessions")).json()]
 
     async def feedback_published():
-        records = await read_topic(infra, SESSIONS_TOPIC)
+        records = await infra.read_topic(SESSIONS_TOPIC)
         found = [decode(r.value) for r in records if r.key == f"session/{session_id}".encode()]
         return [p for e, p in found if e.type == "bangkom.feedback.submitted.v1"] or None
 
@@ -242,7 +221,7 @@ async def test_concurrent_writes_lose_no_change_and_no_event(infra, service):
         assert sorted(int(d) for d in body["attendance"]) == list(range(1, days + 1))
 
     async def all_published():
-        records = await read_topic(infra, SESSIONS_TOPIC)
+        records = await infra.read_topic(SESSIONS_TOPIC)
         mine = [decode(r.value)[0] for r in records if r.key == f"session/{session_id}".encode()]
         marks = [e for e in mine if e.type == "bangkom.attendance.recorded.v1"]
         return marks if len(marks) >= days * 3 else None

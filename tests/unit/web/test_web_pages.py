@@ -5,7 +5,6 @@ import datetime as dt
 import json
 import re
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
