@@ -49,6 +49,7 @@ BATCH_RECORDS = 20_000  # write a partition's batch when it holds this many reco
 BATCH_SECONDS = 30.0  # ... or is this old (during a catch-up), or the partition is caught up
 LAG_EVERY = 10.0  # seconds between consumer-lag measurements
 GENERATION_EVERY = 5.0  # seconds between looks for a `bangkom replay`
+FRESHNESS_SAMPLE = 100  # events per batch whose freshness is observed
 INSIGHTS_EVERY = 10.0  # at most one round of insights per this many seconds
 
 
@@ -224,7 +225,9 @@ class NationalIngest:
             metrics.EVENTS_CONSUMED.labels(node, group, outcome).inc(count)
         stored = dt.datetime.now(dt.UTC)
         freshness = metrics.FRESHNESS.labels(node, group)
-        for when in times:
+        # Live batches are small and every event is observed; a catch-up batch of thousands is
+        # sampled evenly (at most FRESHNESS_SAMPLE): one observe per event cost 8% of a replay.
+        for when in times[::max(1, len(times) // FRESHNESS_SAMPLE)]:
             freshness.observe(max((stored - when).total_seconds(), 0.0))
         for city in delta.cities:
             metrics.CITY_LAST_EVENT.labels(city).set(self.figures.last_event[city])
