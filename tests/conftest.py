@@ -20,6 +20,12 @@ from deploy.local.process import free_port, run_coroutine
 from shared.kafka import ensure_topics
 from shared.topics import CITIES, NATIONAL
 
+# Services started by the current test module (see tests/integration/conftest.py): a national
+# service left running by one module would consume, dead-letter and publish insights beside the
+# next module's own, on the same topics.
+STARTED_IN_MODULE: list[ServiceProcess] = []
+
+
 @dataclass
 class Infra:
     """What a test needs to reach the real Kafka and FerretDB, and to run services on them."""
@@ -61,6 +67,7 @@ class Infra:
             pseudonym_secret=self.pseudonym_secret, log_dir=self.root / "logs",
             extra_env=extra_env, die_with_parent=True)
         self.services.append(proc)
+        STARTED_IN_MODULE.append(proc)
         proc.start()
         return proc
 
@@ -118,3 +125,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # while its browser is open, and no asyncio test may start after that.
     browser = Path(__file__).parent / "browser"
     items.sort(key=lambda item: browser in item.path.parents)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stop_services_at_module_end(request: pytest.FixtureRequest):
+    """Each integration module starts from the topics and databases alone, with no service of
+    another module still consuming them. (Browser tests share session-wide services instead.)"""
+    yield
+    if Path(__file__).parent / "integration" in Path(request.module.__file__).parents:
+        while STARTED_IN_MODULE:
+            STARTED_IN_MODULE.pop().stop()

@@ -1,0 +1,63 @@
+"""Where the national rebuild spends its time: cProfile of `rebuild` on a generated data set.
+
+    python -m deploy.profile_replay --cities 10      # ~207,000 events; prints the top functions
+
+Starts its own Kafka and FerretDB on free ports, like `bangkom bench`, and stops them after.
+"""
+
+import argparse
+import asyncio
+import cProfile
+import logging
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+from deploy.datagen import city_names, generate, produce
+from deploy.local.infra import FerretDB, KafkaServer, setup
+from deploy.local.process import free_port
+from services.evaluation.replay import rebuild
+from shared.kafka import ensure_topics
+from shared.settings import Settings
+from shared.topics import CITY_STREAMS, topic
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cities", type=int, default=10)
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    setup()
+    root = Path(tempfile.mkdtemp(prefix="bangkom-profile-"))
+    kafka = KafkaServer(port=free_port(), controller_port=free_port(), data_dir=root / "kafka",
+                        log_dir=root / "logs", die_with_parent=True)
+    ferretdb = FerretDB(port=free_port(), data_dir=root / "ferretdb", log_dir=root / "logs",
+                        die_with_parent=True)
+    kafka.start()
+    ferretdb.start()
+    try:
+        async def write() -> int:
+            await ensure_topics(kafka.bootstrap, [topic(c, s) for c in city_names(args.cities)
+                                                  for s in CITY_STREAMS])
+            return await produce(kafka.bootstrap, generate(args.cities, seed=1))
+
+        events = asyncio.run(write())
+        settings = Settings(node="national", service="evaluation",
+                            kafka_bootstrap=kafka.bootstrap, mongo_url=ferretdb.url)
+        profile = cProfile.Profile()
+        began = time.perf_counter()
+        profile.enable()
+        asyncio.run(rebuild(settings))
+        profile.disable()
+        elapsed = time.perf_counter() - began
+        print(f"{events:,} events rebuilt in {elapsed:.1f} s ({events / elapsed:,.0f}/s)")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
+    finally:
+        ferretdb.stop()
+        kafka.stop()
+
+
+if __name__ == "__main__":
+    main()
