@@ -126,7 +126,7 @@ def test_no_two_services_publish_the_same_host_port():
 
 
 def test_apps_publish_the_ports_of_the_local_federation():
-    # Same ports as `bangkom up` (docs/TEAM-NOTES.md), so URLs in the docs work for both.
+    # Same ports as `bangkom up` (deploy/local/federation.py), so URLs in the docs work for both.
     expected = {"national-evaluation": 8001}
     for i, city in enumerate(CITIES, start=1):
         expected |= {f"{city}-enrollment": 8000 + 10 * i + 1, f"{city}-sessions": 8000 + 10 * i + 2}
