@@ -267,7 +267,7 @@ async def _freshness(bootstrap: str, mongo: str, root: Path, rate: float, second
 
             async def watch() -> None:
                 while len(seen) < total:
-                    count = await _city_events(http, national.url) - baseline
+                    count = (await _city_events(http, national.url) or baseline) - baseline
                     now = time.perf_counter()
                     seen.extend([now] * max(0, min(count, total) - len(seen)))
                     await asyncio.sleep(0.02)
@@ -318,15 +318,18 @@ def _nip(i: int) -> str:
     return f"{born:%Y%m%d}201501{1 + i % 2}{i % 999 + 1:03d}"
 
 
-async def _city_events(http, national_url: str) -> int:
-    cities = (await http.get(f"{national_url}/cities")).json()
-    return next((c["events"] for c in cities if c["city"] == CITY), 0)
+async def _city_events(http, national_url: str) -> int | None:
+    """The freshness city's event count, or None while the nation is still loading (503)."""
+    response = await http.get(f"{national_url}/cities")
+    if response.status_code != 200:
+        return None
+    return next((c["events"] for c in response.json() if c["city"] == CITY), 0)
 
 
 async def _settled_count(http, national_url: str) -> int:
     """The city's event count once the staff import's events have all arrived."""
-    last, stable_since = -1, time.perf_counter()
-    while time.perf_counter() - stable_since < 3.0:
+    last, stable_since = None, time.perf_counter()
+    while last is None or time.perf_counter() - stable_since < 3.0:
         count = await _city_events(http, national_url)
         if count != last:
             last, stable_since = count, time.perf_counter()
