@@ -18,6 +18,7 @@ wrote. A second instance in the same group would serve only its share of the par
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -72,6 +73,7 @@ class NationalIngest:
         self._group = self.generation.group  # the consumer group of the current consume()
         self._insight_topics: set[str] = set()
         self._batches: dict[TopicPartition, _Batch] = {}  # read, reduced, not yet written
+        self._insights_task: asyncio.Task | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -159,9 +161,17 @@ class NationalIngest:
                 if now - last_lag >= LAG_EVERY:
                     last_lag = now
                     await self._measure_lag(consumer, group)
-                if self.publish_insights and now - self._last_insights >= INSIGHTS_EVERY:
-                    await self._publish_insights(consumer)
+                if (self.publish_insights and now - self._last_insights >= INSIGHTS_EVERY
+                        and (self._insights_task is None or self._insights_task.done())):
+                    # Beside the loop, not in it: a round over every city after a restart takes
+                    # seconds, and ingest (and the API) must not wait for it.
+                    self._last_insights = now
+                    self._insights_task = asyncio.create_task(self._publish_insights(consumer))
         finally:
+            if self._insights_task is not None:
+                self._insights_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._insights_task
             self._batches.clear()  # unwritten: Kafka redelivers them from the stored marks
             await consumer.stop()
 
@@ -273,19 +283,28 @@ class NationalIngest:
     # --- insights back to the cities --------------------------------------------------------
 
     async def _publish_insights(self, consumer: AIOKafkaConsumer) -> None:
-        self._last_insights = time.monotonic()
         if not self._dirty_cities or not _caught_up(consumer, self.marks):
             return  # during a catch-up the figures are partial: say nothing yet
         cities, self._dirty_cities = self._dirty_cities, set()
-        for city in sorted(cities):
-            year = queries.latest_year(self.figures, city)
-            if year is None:
-                continue
-            for payload in insights.findings(self.figures, city, year):
-                if self._published.get(payload.insight_id) == payload:
+        try:
+            for city in sorted(cities):
+                # One city's findings are computed with no await inside, so they read figures
+                # no batch is being merged into; between cities the consume loop goes on.
+                await asyncio.sleep(0)
+                year = queries.latest_year(self.figures, city)
+                if year is None:
                     continue
-                if await self._send_insight(city, payload):
-                    self._published[payload.insight_id] = payload
+                for payload in insights.findings(self.figures, city, year):
+                    if self._published.get(payload.insight_id) == payload:
+                        continue
+                    if await self._send_insight(city, payload):
+                        self._published[payload.insight_id] = payload
+        except asyncio.CancelledError:
+            self._dirty_cities |= cities  # said again in the next round, when consuming again
+            raise
+        except Exception:
+            log.exception("insights round failed; the next round tries again")
+            self._dirty_cities |= cities
 
     async def _send_insight(self, city: str, payload) -> bool:
         name = topic(city, payload.STREAM)
