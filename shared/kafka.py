@@ -130,17 +130,22 @@ async def _backoff(attempt: int, why: str, envelope: Envelope) -> None:
     await asyncio.sleep(delay)
 
 
-async def _deadletter(
-    broker: KafkaBroker, msg: KafkaMessage, group: str, settings: Settings, kind: str, reason: str
-) -> str:
-    record = msg.raw_message
-    headers = {
+def deadletter_headers(*, kind: str, reason: str, group: str, record: object) -> dict[str, str]:
+    """What a dead letter says about itself: why, who gave up on it, and where it came from."""
+    return {
         "x-bangkom-reason": f"{kind}: {reason}"[:1000],
         "x-bangkom-group": group,
         "x-bangkom-source-topic": str(getattr(record, "topic", "")),
         "x-bangkom-source-partition": str(getattr(record, "partition", "")),
         "x-bangkom-source-offset": str(getattr(record, "offset", "")),
     }
+
+
+async def _deadletter(
+    broker: KafkaBroker, msg: KafkaMessage, group: str, settings: Settings, kind: str, reason: str
+) -> str:
+    record = msg.raw_message
+    headers = deadletter_headers(kind=kind, reason=reason, group=group, record=record)
     log.warning("dead-lettering a message from %s: %s", headers["x-bangkom-source-topic"], reason)
     attempt = 0
     while True:  # the dead-letter topic is on the same broker: wait for it rather than lose

@@ -5,18 +5,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-
 from fastapi import FastAPI
 
 from shared import logging as json_logging
-from shared import outbox
+from shared import node, outbox
 from shared.http import create_api
-from shared.kafka import ensure_topics, make_broker, report_lag
-from shared.mongo import UNAVAILABLE, connect
+from shared.kafka import make_broker, report_lag
+from shared.mongo import connect
 from shared.settings import Settings
 from shared.topics import deadletter_topic, topic
 
@@ -25,8 +20,6 @@ from .api import router
 from .consumers import catalogue_group, register_consumers
 from .handlers import Deps
 from . import web
-
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,24 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     own_topic = topic(settings.node, "enrollment")
     relay = outbox.Relay(db, store.COLLECTIONS, settings, store.SERVICE, dedupe_topics=[own_topic])
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await ensure_topics(settings.kafka_bootstrap,
-                            [own_topic, topic(settings.node, "sessions"), deadletter_topic(settings.node)])
-        background = [asyncio.create_task(_ensure_indexes(db)),
-                      asyncio.create_task(report_lag(settings, [catalogue_group(settings.node)]))]
-        await broker.start()
-        await relay.start()
-        try:
-            yield
-        finally:
-            for task in background:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-            await relay.stop()
-            await broker.stop()
-            await client.close()
+    def lifespan(_: FastAPI):
+        return node.running(
+            settings, client=client, broker=broker, relay=relay,
+            topics=[own_topic, topic(settings.node, "sessions"), deadletter_topic(settings.node)],
+            background=[node.when_reachable("indexes", lambda: store.ensure_indexes(db)),
+                        report_lag(settings, [catalogue_group(settings.node)])])
 
     async def ping(_: FastAPI) -> None:
         await db.command("ping")
@@ -75,16 +56,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.router)
     return app
 
-
-async def _ensure_indexes(db) -> None:
-    """Indexes speed things up but are not needed to start: a database that is down at boot
-    must not keep the API (which then answers 503) from coming up."""
-    delay = 0.5
-    while True:
-        try:
-            await store.ensure_indexes(db)
-            return
-        except UNAVAILABLE as exc:
-            log.warning("indexes not created yet (%s); retrying in %.0fs", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)

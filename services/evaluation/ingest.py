@@ -36,6 +36,7 @@ from services.evaluation.store import DeltaStore, Generation, Partition
 from services.evaluation.triage import RejectedError, admit
 from shared import metrics
 from shared.events import Envelope
+from shared.kafka import deadletter_headers, ensure_topics
 from shared.settings import Settings
 from shared.topics import CITY_EVENTS_PATTERN, deadletter_topic, topic
 
@@ -243,13 +244,9 @@ class NationalIngest:
             metrics.CITY_LAST_EVENT.labels(city).set(self.figures.last_event[city])
 
     async def _deadletter(self, record, rejection: RejectedError) -> None:
-        headers = [
-            ("x-bangkom-reason", f"{rejection.reason}: {rejection.detail}"[:1000].encode()),
-            ("x-bangkom-group", self._group.encode()),
-            ("x-bangkom-source-topic", record.topic.encode()),
-            ("x-bangkom-source-partition", str(record.partition).encode()),
-            ("x-bangkom-source-offset", str(record.offset).encode()),
-        ]
+        headers = [(name, value.encode()) for name, value in deadletter_headers(
+            kind=rejection.reason, reason=rejection.detail, group=self._group, record=record,
+        ).items()]
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition,
                     record.offset, rejection)
         attempt = 0
@@ -315,8 +312,6 @@ class NationalIngest:
         )
         try:
             if name not in self._insight_topics:
-                from shared.kafka import ensure_topics
-
                 await ensure_topics(self.settings.kafka_bootstrap, [name])
                 self._insight_topics.add(name)
             await self._producer.send_and_wait(name, envelope.to_bytes(),

@@ -5,24 +5,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator
-
 from fastapi import FastAPI
 
 from services.sessions import api, consumers, store, web
 from services.sessions.handlers import SERVICE, SessionsService
 from shared import logging as json_logging
 from shared.http import create_api
-from shared.kafka import ensure_topics, make_broker, report_lag
-from shared.mongo import UNAVAILABLE, connect
+from shared.kafka import make_broker, report_lag
+from shared.mongo import connect
+from shared.node import running, when_reachable
 from shared.outbox import Relay
 from shared.settings import Settings
 from shared.topics import deadletter_topic, topic
-
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,27 +35,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     relay = Relay(db, store.OUTBOX_COLLECTIONS, settings, SERVICE, dedupe_topics=[own_topic])
     groups = [consumers.roster_group(node), consumers.insights_group(node)]
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await ensure_topics(settings.kafka_bootstrap, [
-            topic(node, "enrollment"), own_topic, topic(node, "insights"), deadletter_topic(node),
-        ])
-        background = [
-            asyncio.create_task(_ensure_indexes(mongo_store)),
-            asyncio.create_task(report_lag(settings, groups)),
-        ]
-        await broker.start()
-        await relay.start()
-        try:
-            yield
-        finally:
-            for task in background:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await relay.stop()
-            await broker.stop()
-            await client.close()
+    def lifespan(_: FastAPI):
+        return running(
+            settings, client=client, broker=broker, relay=relay,
+            topics=[topic(node, "enrollment"), own_topic, topic(node, "insights"),
+                    deadletter_topic(node)],
+            background=[when_reachable("indexes", mongo_store.ensure_indexes),
+                        report_lag(settings, groups)])
 
     async def ping(_: FastAPI) -> None:
         await db.command("ping")
@@ -77,16 +57,3 @@ def build_api(settings: Settings, sessions: SessionsService, **hooks) -> FastAPI
     app.include_router(web.router)
     return app
 
-
-async def _ensure_indexes(mongo_store: store.MongoSessionStore) -> None:
-    """Indexes speed reads up but are not needed to start: a database down at boot must not
-    keep the API (which answers 503 meanwhile) from coming up."""
-    delay = 0.5
-    while True:
-        try:
-            await mongo_store.ensure_indexes()
-            return
-        except UNAVAILABLE as exc:
-            log.warning("indexes not created yet (%s); retrying in %.0fs", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)

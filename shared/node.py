@@ -1,0 +1,62 @@
+"""How a city service runs: what starts before it serves and stops after it, in one order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+
+from shared.kafka import ensure_topics
+from shared.mongo import UNAVAILABLE
+from shared.outbox import Relay
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def when_reachable(what: str, operation: Callable[[], Awaitable[Any]]) -> None:
+    """Run `operation` once the database answers. For start-up work that is useful but not
+    needed to serve (indexes): a database down at boot must not keep the API, which answers
+    503 meanwhile, from coming up."""
+    delay = 0.5
+    while True:
+        try:
+            await operation()
+            return
+        except UNAVAILABLE as exc:
+            log.warning("%s not done yet (%s); retrying in %.0fs", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings,
+    *,
+    client: AsyncMongoClient,
+    broker: KafkaBroker,
+    relay: Relay,
+    topics: Sequence[str],
+    background: Sequence[Coroutine[Any, Any, None]] = (),
+) -> AsyncIterator[None]:
+    """The service's topics exist, its consumers and outbox relay run, and `background` tasks
+    go on until shutdown; then everything stops in reverse order."""
+    await ensure_topics(settings.kafka_bootstrap, topics)
+    tasks = [asyncio.create_task(work) for work in background]
+    await broker.start()
+    await relay.start()
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        await relay.stop()
+        await broker.stop()
+        await client.close()
