@@ -1,4 +1,5 @@
-"""Where the national rebuild spends its time: cProfile of `rebuild` on a generated data set.
+"""Where the national rebuild spends its time: cProfile of one rebuild worker on a generated
+data set, given every partition (so the profile is of one process doing all the work).
 
     python -m deploy.profile_replay --cities 10      # ~207,000 events; prints the top functions
 
@@ -17,7 +18,9 @@ from pathlib import Path
 from deploy.datagen import city_names, generate, produce
 from deploy.local.infra import FerretDB, KafkaServer, setup
 from deploy.local.process import free_port
-from services.evaluation.replay import rebuild
+from services.evaluation.replay import log_extent, work, worker_spec
+from services.evaluation.store import DeltaStore
+from shared.mongo import connect
 from shared.kafka import ensure_topics
 from shared.settings import Settings
 from shared.topics import CITY_STREAMS, topic
@@ -46,10 +49,17 @@ def main() -> None:
         events = asyncio.run(write())
         settings = Settings(node="national", service="evaluation",
                             kafka_bootstrap=kafka.bootstrap, mongo_url=ferretdb.url)
+        async def prepare() -> dict:
+            client = connect(settings)
+            generation = await DeltaStore(client[settings.database]).begin_rebuild()
+            await client.close()
+            return worker_spec(settings, generation, await log_extent(kafka.bootstrap))
+
+        spec = asyncio.run(prepare())
         profile = cProfile.Profile()
         began = time.perf_counter()
         profile.enable()
-        asyncio.run(rebuild(settings))
+        asyncio.run(work(spec))
         profile.disable()
         elapsed = time.perf_counter() - began
         print(f"{events:,} events rebuilt in {elapsed:.1f} s ({events / elapsed:,.0f}/s)")

@@ -32,8 +32,9 @@ def replay() -> None:
             progress.update(task, completed=done, total=total)
 
         try:
-            count = asyncio.run(rebuild(settings, on_progress))
+            rebuilt = asyncio.run(rebuild(settings, on_progress))
         except KeyboardInterrupt:
             err.print("[yellow]interrupted:[/] run `bangkom replay` again to finish the rebuild")
             raise typer.Exit(130) from None
-    err.print(f"[green]✓[/] national figures rebuilt from {count:,} events")
+    err.print(f"[green]✓[/] national figures rebuilt from {rebuilt.events:,} events "
+              f"by {rebuilt.workers} worker process(es)")

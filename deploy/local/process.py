@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ctypes
 import os
 import re
 import signal
@@ -19,6 +18,8 @@ import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+
+from shared.process import die_with_parent
 
 
 class StartupError(RuntimeError):
@@ -103,12 +104,6 @@ def run_coroutine(factory: Callable[[], Coroutine[Any, Any, Any]], timeout: floa
         return pool.submit(asyncio.run, asyncio.wait_for(factory(), timeout)).result()
 
 
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: if the test session is killed hard, the kernel
-    # sends SIGTERM so no broker outlives it. PR_SET_PDEATHSIG = 1.
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
-
-
 class ManagedProcess:
     """Base class: subclasses give the command and a readiness probe."""
 
@@ -156,7 +151,7 @@ class ManagedProcess:
             self._popen = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=self.environment(), cwd=self.cwd(), start_new_session=True,
-                preexec_fn=_die_with_parent if self.die_with_parent else None,
+                preexec_fn=die_with_parent if self.die_with_parent else None,
             )
         self.pid = self._popen.pid
         self.started = start_time(self.pid)

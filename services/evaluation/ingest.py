@@ -75,6 +75,7 @@ class NationalIngest:
         self._insight_topics: set[str] = set()
         self._batches: dict[TopicPartition, _Batch] = {}  # read, reduced, not yet written
         self._insights_task: asyncio.Task | None = None
+        self._commit_offsets = True
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -111,6 +112,12 @@ class NationalIngest:
         log.info("national figures loaded: generation %d, %d partitions, %d events",
                  generation.number, len(self.marks), sum(self.figures.events.values()))
 
+    async def resume(self, generation: Generation) -> None:
+        """Take up `generation` where the stored marks are, without its figures (a rebuild
+        worker writes deltas; the service that loads them afterwards does the adding up)."""
+        self.marks = await self._retry(lambda: self.store.marks(generation.number))
+        self.generation = generation
+
     async def _replay_started(self, _consumer: AIOKafkaConsumer) -> bool:
         now = time.monotonic()
         if now - self._generation_checked < GENERATION_EVERY:
@@ -135,22 +142,36 @@ class NationalIngest:
 
     # --- consuming ------------------------------------------------------------------------
 
-    async def consume(self, done: Callable[[AIOKafkaConsumer], Awaitable[bool]]) -> None:
-        """Consume batches until `done(consumer)` says so (checked after every poll)."""
+    async def consume(self, done: Callable[[AIOKafkaConsumer], Awaitable[bool]],
+                      partitions: list[TopicPartition] | None = None) -> None:
+        """Consume batches until `done(consumer)` says so (checked after every poll).
+
+        By default every city partition, through the pattern subscription of the generation's
+        consumer group. With `partitions`, exactly those (a rebuild worker's share): no group,
+        so no rebalance can move a partition while a batch of it is being written.
+        """
         await self._start_producer()
         group = self.generation.group
         if self.settings.mongo_db:
             # another figures store (a test, an audit copy) is another reader of the log
             group = f"{group}.{self.settings.mongo_db}"
         self._group = group
+        self._commit_offsets = partitions is None  # without a group there is nothing to commit
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap, group_id=group,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=group if partitions is None else None,
             client_id="bangkom-national-evaluation", enable_auto_commit=False,
             auto_offset_reset="earliest",
             metadata_max_age_ms=5000,  # a new city's topics are picked up within seconds
         )
-        consumer.subscribe(pattern=CITY_EVENTS_PATTERN, listener=_ResumeFromMarks(self, consumer))
-        await consumer.start()
+        if partitions is None:
+            consumer.subscribe(pattern=CITY_EVENTS_PATTERN,
+                               listener=_ResumeFromMarks(self, consumer))
+            await consumer.start()
+        else:
+            await consumer.start()
+            consumer.assign(partitions)
+            await _seek_to_marks(consumer, self.marks, partitions)
         last_lag = 0.0
         try:
             while not await done(consumer):
@@ -213,7 +234,7 @@ class NationalIngest:
             await self._write(tp, batch)
             del self._batches[tp]
             commits[tp] = batch.last + 1
-        if commits:
+        if commits and self._commit_offsets:
             try:
                 await consumer.commit(commits)
             except KafkaError as exc:  # only an optimisation: the marks are the truth
@@ -359,7 +380,7 @@ def _caught_up(consumer: AIOKafkaConsumer, marks: dict[Partition, int]) -> bool:
 
 
 class _ResumeFromMarks(ConsumerRebalanceListener):
-    """On assignment, start each partition right after its stored mark (or at the beginning)."""
+    """On assignment, start each partition right after its stored mark."""
 
     def __init__(self, ingest: NationalIngest, consumer: AIOKafkaConsumer) -> None:
         self.ingest = ingest
@@ -370,10 +391,15 @@ class _ResumeFromMarks(ConsumerRebalanceListener):
             self.ingest._batches.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned) -> None:
-        for tp in assigned:
-            mark = self.ingest.marks.get((tp.topic, tp.partition))
-            if mark is None:
-                # the database has nothing from it: whatever Kafka thinks was committed
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, mark + 1)
+        await _seek_to_marks(self.consumer, self.ingest.marks, assigned)
+
+
+async def _seek_to_marks(consumer: AIOKafkaConsumer, marks: dict[Partition, int], tps) -> None:
+    """Start each partition right after its stored mark, or at the beginning if it has none
+    (the database has counted nothing of it, whatever Kafka thinks was committed)."""
+    for tp in tps:
+        mark = marks.get((tp.topic, tp.partition))
+        if mark is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, mark + 1)

@@ -5,7 +5,8 @@ high-water mark is the largest `last` offset among its deltas. A batch is one si
 write (FerretDB has no transactions), so it is counted entirely or not at all.
 
 `meta` holds the rebuild generation: `bangkom replay` increments it and drops the deltas; a
-delta of an older generation (written by a process that had not noticed yet) is ignored.
+delta of an older generation (written by a process that had not noticed yet) is ignored, and
+deleted by the next load.
 """
 
 from __future__ import annotations
@@ -48,14 +49,35 @@ class DeltaStore:
         return Generation(doc.get("number", 0), doc.get("rebuilding", False))
 
     async def load(self, generation: int) -> tuple[Figures, dict[Partition, int]]:
-        """The sum of all deltas of `generation`, and each partition's high-water mark."""
+        """The sum of all deltas of `generation`, and each partition's high-water mark.
+
+        Deltas of an older generation (written by a service that had not yet noticed a
+        rebuild) are deleted on the way: FerretDB reads every document for any filter but
+        `_id`, so tidying during this read costs nothing extra.
+        """
         figures = Figures()
         marks: dict[Partition, int] = {}
-        async for doc in self.deltas.find({"generation": generation}):
+        stale = []
+        async for doc in self.deltas.find({}):
+            if doc["generation"] != generation:
+                if doc["generation"] < generation:  # never a newer rebuild's work
+                    stale.append(doc["_id"])
+                continue
             figures.merge(Figures.from_doc(doc["figures"]))
             key = (doc["topic"], doc["partition"])
             marks[key] = max(doc["last"], marks.get(key, -1))
+        if stale:
+            await self.deltas.delete_many({"_id": {"$in": stale}})
         return figures, marks
+
+    async def marks(self, generation: int) -> dict[Partition, int]:
+        """Each partition's high-water mark alone (a rebuild worker needs no figures)."""
+        marks: dict[Partition, int] = {}
+        cursor = self.deltas.find({"generation": generation}, {"topic": 1, "partition": 1, "last": 1})
+        async for doc in cursor:
+            key = (doc["topic"], doc["partition"])
+            marks[key] = max(doc["last"], marks.get(key, -1))
+        return marks
 
     async def write(self, *, generation: int, topic: str, partition: int, first: int, last: int,
                     records: int, delta: Figures) -> None:
@@ -81,11 +103,12 @@ class DeltaStore:
             {"_id": _GENERATION}, {"$inc": {"number": 1}, "$set": {"rebuilding": True}},
             upsert=True, return_document=ReturnDocument.AFTER,
         )
-        await self.deltas.delete_many({})
+        # drop, not delete_many: FerretDB deletes document by document, seconds for big deltas
+        await self.deltas.drop()
         return Generation(doc["number"], True)
 
     async def end_rebuild(self, generation: Generation) -> None:
-        # a service that had not yet noticed the rebuild may have written an old delta
-        await self.deltas.delete_many({"generation": {"$ne": generation.number}})
+        # A delta a service wrote before noticing the rebuild is of an older generation:
+        # `load` ignores it and deletes it.
         await self.meta.update_one({"_id": _GENERATION, "number": generation.number},
                                    {"$set": {"rebuilding": False}})

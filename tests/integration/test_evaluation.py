@@ -7,9 +7,13 @@ move these figures, and the service gets its own database (and so its own consum
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
+import signal
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +23,7 @@ from pymongo import AsyncMongoClient
 from deploy.datagen import generate, produce
 from services.evaluation import queries as q
 from services.evaluation.figures import Figures
-from shared.events import decode
+from shared.events import ContractError, decode
 from shared.kafka import ensure_topics
 from shared.topics import CITY_STREAMS, PARTITIONS, deadletter_topic, topic
 
@@ -200,9 +204,11 @@ async def test_a_replay_rebuilds_the_same_figures_while_the_service_runs(infra, 
     settings = Settings(node="national", service="evaluation", mongo_db=database,
                         kafka_bootstrap=infra.kafka_bootstrap, mongo_url=infra.mongo_url)
     progress: list[tuple[int, int]] = []
-    consumed = await rebuild(settings, lambda done, total: progress.append((done, total)))
-    assert consumed == progress[-1][1] and progress[-1][0] == progress[-1][1]
-    assert consumed >= len(records)  # every city topic, not only those of this test
+    rebuilt = await rebuild(settings, lambda done, total: progress.append((done, total)),
+                            workers=2)
+    assert rebuilt.workers == 2
+    assert rebuilt.events == progress[-1][1] and progress[-1][0] == progress[-1][1]
+    assert rebuilt.events >= len(records)  # every city topic, not only those of this test
 
     deadline = time.monotonic() + 60  # the service notices, pauses, then loads the result
     while time.monotonic() < deadline:
@@ -219,3 +225,58 @@ async def test_a_replay_rebuilds_the_same_figures_while_the_service_runs(infra, 
     finally:
         await client.close()
     assert generations == [1]
+
+
+def _rebuild_workers() -> list[int]:
+    """Pids of this process's rebuild workers (children running services.evaluation.replay)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+        if parent == os.getpid() and b"services.evaluation.replay" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def test_rebuild_workers_killed_midway_are_started_again_and_count_once(infra, national):
+    from services.evaluation.replay import rebuild
+    from services.evaluation.store import DeltaStore
+    from shared.settings import Settings
+
+    _, _, records = national
+    database = f"bangkom_national_rebuild_{uuid.uuid4().hex[:8]}"  # no service reads it
+    settings = Settings(node="national", service="evaluation", mongo_db=database,
+                        kafka_bootstrap=infra.kafka_bootstrap, mongo_url=infra.mongo_url)
+    kills: list[int] = []
+
+    def on_progress(done: int, total: int) -> None:
+        # SIGKILL one worker at a third and another at two thirds of the way
+        if total and done >= total * (len(kills) + 1) / 3 and len(kills) < 2:
+            workers = _rebuild_workers()
+            if workers:
+                victim = random.choice(workers)
+                os.kill(victim, signal.SIGKILL)
+                kills.append(victim)
+
+    rebuilt = await rebuild(settings, on_progress, workers=2)
+    assert len(kills) == 2 and rebuilt.restarts == 2
+    assert rebuilt.events >= len(records)
+
+    client = AsyncMongoClient(infra.mongo_url)
+    try:
+        stored, _ = await DeltaStore(client[database]).load(1)
+    finally:
+        await client.close()
+    scratch = Figures()  # the other tests here add events to these topics: read them all back
+    for record in await _read_back(infra.kafka_bootstrap, TOPICS):
+        with contextlib.suppress(ContractError):  # what the rebuild dead-letters, too
+            envelope, payload = decode(record.value)
+            if envelope.city == record.topic.split(".")[1]:
+                scratch.apply(envelope, payload)
+    expected, served = q.national(scratch), q.national(stored)
+    for city in CITIES:
+        assert served["cities"][city] == expected["cities"][city], city
+        assert q.below_target(stored, city, 2026) == q.below_target(scratch, city, 2026)
