@@ -44,6 +44,10 @@ MIRROR = "bench.ceiling"
 # The freshness city is not in the generated data: its services start on empty topics, as a
 # city joining the federation would, instead of first catching up with a generated year.
 CITY = "kota-bench"
+# Enrollments go round-robin into sessions of this size, the largest class the generator
+# makes (datagen: 15-40). One roster is one document, rewritten on every enrollment: a single
+# 400-person session made each write slow enough to queue requests (p99 of seconds).
+SESSION_SIZE = 40
 
 
 def bench(
@@ -262,7 +266,7 @@ async def _freshness(bootstrap: str, mongo: str, root: Path, rate: float, second
         auth = {"Authorization": f"Bearer {tokens[CITY]['operator']}"}
         async with httpx.AsyncClient(headers=auth, timeout=30) as http:
             total = int(rate * seconds)
-            session_id = await _prepare_city(http, sessions.url, enrollment.url, total)
+            session_ids = await _prepare_city(http, sessions.url, enrollment.url, total)
             baseline = await _settled_count(http, national.url)
             sent: list[float] = []
             seen: list[float] = []
@@ -280,7 +284,8 @@ async def _freshness(bootstrap: str, mongo: str, root: Path, rate: float, second
                 await asyncio.sleep(max(0.0, began + i / rate - time.perf_counter()))
                 sent.append(time.perf_counter())
                 r = await http.post(f"{enrollment.url}/enrollments", json={
-                    "session_id": session_id, "nip": _nip(i), "nominated_by": "self"})
+                    "session_id": session_ids[i % len(session_ids)], "nip": _nip(i),
+                    "nominated_by": "self"})
                 r.raise_for_status()
             await asyncio.wait_for(watcher, 120)
         latencies = sorted(s - t for s, t in zip(seen, sent))
@@ -292,15 +297,18 @@ async def _freshness(bootstrap: str, mongo: str, root: Path, rate: float, second
             proc.stop()
 
 
-async def _prepare_city(http, sessions_url: str, enrollment_url: str, people: int) -> str:
+async def _prepare_city(http, sessions_url: str, enrollment_url: str, people: int) -> list[str]:
+    """Staff for `people` enrollments and sessions of SESSION_SIZE to enroll them into."""
     start = dt.date.today() + dt.timedelta(days=30)
-    r = await http.post(f"{sessions_url}/sessions", json={
-        "title": "Bench: Pelayanan Publik Digital", "competency_type": "technical",
-        "competency": "e-government", "method": "classroom", "provider": "city", "jp": 8,
-        "days": 1, "start_date": str(start), "end_date": str(start), "capacity": people + 10,
-        "place": "Aula"})
-    r.raise_for_status()
-    session_id = r.json()["session_id"]
+    session_ids = []
+    for _ in range(-(-people // SESSION_SIZE)):
+        r = await http.post(f"{sessions_url}/sessions", json={
+            "title": "Bench: Pelayanan Publik Digital", "competency_type": "technical",
+            "competency": "e-government", "method": "classroom", "provider": "city", "jp": 8,
+            "days": 1, "start_date": str(start), "end_date": str(start),
+            "capacity": SESSION_SIZE, "place": "Aula"})
+        r.raise_for_status()
+        session_ids.append(r.json()["session_id"])
     rows = ["nip,name,unit,position_type,rank_group"]
     rows += [f"{_nip(i)},Peserta {i},Dinas Kominfo,general,III" for i in range(people)]
     r = await http.post(f"{enrollment_url}/staff/import", content="\n".join(rows).encode(),
@@ -308,10 +316,10 @@ async def _prepare_city(http, sessions_url: str, enrollment_url: str, people: in
     r.raise_for_status()
     for _ in range(600):
         items = (await http.get(f"{enrollment_url}/sessions")).json()["items"]
-        if any(s["session_id"] == session_id for s in items):
-            return session_id
+        if set(session_ids) <= {s["session_id"] for s in items}:
+            return session_ids
         await asyncio.sleep(0.1)
-    raise RuntimeError("the enrollment service never learned the bench session")
+    raise RuntimeError("the enrollment service never learned the bench sessions")
 
 
 def _nip(i: int) -> str:

@@ -53,6 +53,7 @@ LAG_EVERY = 10.0  # seconds between consumer-lag measurements
 GENERATION_EVERY = 5.0  # seconds between looks for a `bangkom replay`
 FRESHNESS_SAMPLE = 100  # events per batch whose freshness is observed
 INSIGHTS_EVERY = 10.0  # at most one round of insights per this many seconds
+COMPACT_EVERY = 5_000  # delta writes between compactions of the stored deltas
 
 
 class NationalIngest:
@@ -75,6 +76,8 @@ class NationalIngest:
         self._insight_topics: set[str] = set()
         self._batches: dict[TopicPartition, _Batch] = {}  # read, reduced, not yet written
         self._insights_task: asyncio.Task | None = None
+        self._compaction: asyncio.Task | None = None
+        self._writes_since_compaction = 0
         self._commit_offsets = True
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -189,11 +192,16 @@ class NationalIngest:
                     # seconds, and ingest (and the API) must not wait for it.
                     self._last_insights = now
                     self._insights_task = asyncio.create_task(self._publish_insights(consumer))
+                if (self._writes_since_compaction >= COMPACT_EVERY
+                        and (self._compaction is None or self._compaction.done())):
+                    self._writes_since_compaction = 0
+                    self._compaction = asyncio.create_task(self._compact())
         finally:
-            if self._insights_task is not None:
-                self._insights_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._insights_task
+            for task in (self._insights_task, self._compaction):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             self._batches.clear()  # unwritten: Kafka redelivers them from the stored marks
             await consumer.stop()
 
@@ -248,6 +256,7 @@ class NationalIngest:
         ))
         self.figures.merge(batch.delta)
         self.marks[(tp.topic, tp.partition)] = batch.last
+        self._writes_since_compaction += 1
         self._dirty_cities.update(batch.delta.cities)
         self._observe(batch.outcomes, batch.times, batch.delta)
 
@@ -263,6 +272,16 @@ class NationalIngest:
             freshness.observe(max((stored - when).total_seconds(), 0.0))
         for city in delta.cities:
             metrics.CITY_LAST_EVENT.labels(city).set(self.figures.last_event[city])
+
+    async def _compact(self) -> None:
+        """Beside the loop: merge the stored deltas of busy partitions (the total is unchanged,
+        only what a restart has to read shrinks)."""
+        try:
+            merged = await self.store.compact(self.generation.number)
+            log.info("compacted %d stored deltas", merged)
+        except PyMongoError as exc:  # the deltas are intact; the next round tries again
+            log.warning("compaction failed: %s", exc)
+            self._writes_since_compaction = COMPACT_EVERY
 
     async def _deadletter(self, record, rejection: RejectedError) -> None:
         headers = [(name, value.encode()) for name, value in deadletter_headers(

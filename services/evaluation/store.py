@@ -2,7 +2,8 @@
 
 The database, not Kafka's committed offset, says what has been counted: a partition's
 high-water mark is the largest `last` offset among its deltas. A batch is one single-document
-write (FerretDB has no transactions), so it is counted entirely or not at all.
+write (FerretDB has no transactions), so it is counted entirely or not at all. Many deltas of a
+partition are compacted into one, written before the ones it replaces are deleted.
 
 `meta` holds the rebuild generation: `bangkom replay` increments it and drops the deltas; a
 delta of an older generation (written by a process that had not noticed yet) is ignored, and
@@ -12,6 +13,7 @@ deleted by the next load.
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import suppress
 from dataclasses import dataclass
 
 from pymongo import ReturnDocument
@@ -26,6 +28,25 @@ META = "meta"
 _GENERATION = "generation"
 
 Partition = tuple[str, int]  # (topic, partition)
+
+# At the live edge nearly every poll writes a small delta per active partition: a year of a
+# city's events would be tens of thousands of documents to read at every start-up. A
+# partition's deltas are merged into one when it has this many.
+COMPACT_AT = 64
+
+
+def counted(docs: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Split one partition's deltas into those that count, in offset order, and those a wider
+    delta (a compaction's) covers. Deltas of a partition tile its offsets; only a compaction
+    stopped between its write and its delete leaves deltas inside another."""
+    kept: list[dict] = []
+    superseded: list[dict] = []
+    for doc in sorted(docs, key=lambda d: (d["first"], -d["last"])):
+        if kept and doc["last"] <= kept[-1]["last"]:
+            superseded.append(doc)
+        else:
+            kept.append(doc)
+    return kept, superseded
 
 
 @dataclass(frozen=True)
@@ -51,24 +72,77 @@ class DeltaStore:
     async def load(self, generation: int) -> tuple[Figures, dict[Partition, int]]:
         """The sum of all deltas of `generation`, and each partition's high-water mark.
 
-        Deltas of an older generation (written by a service that had not yet noticed a
-        rebuild) are deleted on the way: FerretDB reads every document for any filter but
-        `_id`, so tidying during this read costs nothing extra.
+        On the way, partitions with COMPACT_AT deltas or more are compacted, and deltas of an
+        older generation (written by a service that had not yet noticed a rebuild) deleted:
+        FerretDB reads every document for any filter but `_id`, so doing it during this read
+        costs no extra read.
         """
         figures = Figures()
         marks: dict[Partition, int] = {}
+        partitions, stale = await self._scan(generation)
+        for key, kept in partitions.items():
+            marks[key] = kept[-1]["last"]
+            if len(kept) >= COMPACT_AT:
+                figures.merge(await self._compact(generation, key, kept))
+            else:
+                for doc in kept:
+                    figures.merge(Figures.from_doc(doc["figures"]))
+        await self._delete(stale)
+        return figures, marks
+
+    async def compact(self, generation: int) -> int:
+        """Merge every partition's deltas into one once it has COMPACT_AT of them, so loading
+        at start-up reads a few documents per partition, not one per batch since the first.
+        Returns how many deltas were merged away. The sum of the figures does not change."""
+        partitions, stale = await self._scan(generation)
+        merged = 0
+        for key, kept in partitions.items():
+            if len(kept) >= COMPACT_AT:
+                await self._compact(generation, key, kept)
+                merged += len(kept)
+        await self._delete(stale)
+        return merged
+
+    async def _scan(self, generation: int) -> tuple[dict[Partition, list[dict]], list[str]]:
+        """Each partition's deltas that count, in offset order, and the ids to delete."""
+        found: dict[Partition, dict[str, dict]] = {}
         stale = []
         async for doc in self.deltas.find({}):
             if doc["generation"] != generation:
                 if doc["generation"] < generation:  # never a newer rebuild's work
                     stale.append(doc["_id"])
                 continue
-            figures.merge(Figures.from_doc(doc["figures"]))
-            key = (doc["topic"], doc["partition"])
-            marks[key] = max(doc["last"], marks.get(key, -1))
-        if stale:
-            await self.deltas.delete_many({"_id": {"$in": stale}})
-        return figures, marks
+            # keyed by id: a document read twice by a cursor over changing data counts once
+            found.setdefault((doc["topic"], doc["partition"]), {})[doc["_id"]] = doc
+        partitions = {}
+        for key, docs in found.items():
+            partitions[key], superseded = counted(list(docs.values()))
+            stale.extend(doc["_id"] for doc in superseded)
+        return partitions, stale
+
+    async def _compact(self, generation: int, key: Partition, kept: list[dict]) -> Figures:
+        """Write the sum of `kept` as one delta, then delete them; returns the sum.
+
+        Without transactions a crash may come between the two writes; the wide delta then
+        supersedes the ones it covers (see `counted`), and the next load deletes them."""
+        total = Figures()
+        for doc in kept:
+            total.merge(Figures.from_doc(doc["figures"]))
+        first, last = kept[0]["first"], kept[-1]["last"]
+        topic, partition = key
+        doc_id = f"{topic}|{partition}|{first}-{last}"
+        with suppress(DuplicateKeyError):  # written by a compaction stopped before deleting
+            await self.deltas.insert_one({
+                "_id": doc_id, "generation": generation, "topic": topic, "partition": partition,
+                "first": first, "last": last, "records": sum(d["records"] for d in kept),
+                "figures": total.to_doc(), "written_at": dt.datetime.now(dt.UTC),
+            })
+        await self._delete([doc["_id"] for doc in kept if doc["_id"] != doc_id])
+        return total
+
+    async def _delete(self, ids: list[str]) -> None:
+        for start in range(0, len(ids), 1000):
+            await self.deltas.delete_many({"_id": {"$in": ids[start:start + 1000]}})
 
     async def marks(self, generation: int) -> dict[Partition, int]:
         """Each partition's high-water mark alone (a rebuild worker needs no figures)."""
