@@ -8,11 +8,14 @@ One run starts its own Kafka and FerretDB (fresh, on free ports), writes one gen
   (b) naive    the obvious implementation on our stack: a FastStream subscriber handling one
                message at a time with one database update per event (time-boxed: its rate is
                steady, and at its speed the whole log would take many minutes).
-  (c) ours     the evaluation service's rebuild from the log (`bangkom replay`'s code path)
-               until complete, then verified equal to an independent in-memory recomputation
-               (the same events applied straight from the generator, no Kafka, no database).
+  (c) ours     the evaluation service's rebuild from the log (`bangkom replay`'s code path:
+               one worker process per core) until complete, then verified equal to an
+               independent in-memory recomputation (the same events applied straight from the
+               generator, no Kafka, no database).
 
-Each contender runs in its own process so its peak memory (max RSS) is its own. Then freshness:
+Each contender runs in its own process so its peak memory (max RSS) is its own; (c)'s is its
+process's plus its workers' peaks, added up. Then the national service's start-up over
+live-edge deltas (one event each), before and after they are compacted. Then freshness:
 a city's enrollment and sessions services and the national service run on that broker, and
 enrollments are POSTed at a steady rate; for each, the time until the national API counts it
 (p50, p99), beside the bare Kafka produce->consume round trip at the same rate as the floor.
@@ -91,6 +94,8 @@ def bench(
         results["b_naive"] = _child(["naive", json.dumps(params | {"seconds": naive_seconds})])
         console.print("[bold](c)[/] evaluation rebuild from the log, then verification")
         results["c_ours"] = _child(["rebuild", json.dumps(params)])
+        console.print("[bold]start-up[/] of the national service over live-edge deltas")
+        results["startup"] = _child(["startup", json.dumps(params | {"deltas": 6000})])
         console.print("[bold]freshness[/] under a steady POST rate")
         try:
             results["freshness"] = asyncio.run(
@@ -224,6 +229,37 @@ async def _rebuild(p: dict) -> dict:
     return {"events": consumed, "seconds": round(elapsed, 2), "events_per_s": consumed / elapsed,
             "peak_rss_mib": round(peak, 1), "worker_processes": rebuilt.workers,
             "verified_equal": _canonical(stored.to_doc()) == _canonical(expected.to_doc())}
+
+
+async def _startup(p: dict) -> dict:
+    """What a restart reads: at the live edge nearly every event is its own delta. Times the
+    first load (which compacts them) and the next one."""
+    from pymongo import AsyncMongoClient
+
+    from deploy.datagen import generate
+    from services.evaluation.figures import Figures
+    from services.evaluation.store import DeltaStore
+    from shared.events import decode
+
+    client = AsyncMongoClient(p["mongo"])
+    store = DeltaStore(client["bench_startup"])
+    offsets: dict[str, int] = {}
+    records = generate(p["cities"], seed=p["seed"], staff=p["staff"])
+    for record, _ in zip(records, range(p["deltas"])):
+        delta = Figures()
+        delta.apply(*decode(record.value))
+        offset = offsets[record.topic] = offsets.get(record.topic, -1) + 1
+        await store.write(generation=0, topic=record.topic, partition=0, first=offset,
+                          last=offset, records=1, delta=delta)
+    timed = []
+    for _ in range(2):
+        began = time.perf_counter()
+        await store.load(0)
+        timed.append(round(time.perf_counter() - began, 3))
+    left = await store.deltas.count_documents({})
+    await client.close()
+    return {"deltas": p["deltas"], "partitions": len(offsets), "first_load_seconds": timed[0],
+            "deltas_after": left, "next_load_seconds": timed[1]}
 
 
 def _canonical(value):
@@ -415,6 +451,9 @@ def _report(r: dict, console) -> None:
         f"freshness at {fresh['rate_per_s']:.0f} POST/s: API->national p50 {fresh['api_to_national_p50_ms']} ms,"
         f" p99 {fresh['api_to_national_p99_ms']} ms; bare Kafka round trip p50"
         f" {fresh['kafka_round_trip_p50_ms']} ms, p99 {fresh['kafka_round_trip_p99_ms']} ms",
+        "start-up over {deltas:,} one-event deltas of {partitions} partitions: first load"
+        " {first_load_seconds} s (compacting them to {deltas_after:,}), next load"
+        " {next_load_seconds} s".format(**r["startup"]),
     ]
     for line in lines:
         console.print(line)
@@ -427,7 +466,8 @@ def _report(r: dict, console) -> None:
 def main() -> None:
     kind, params = sys.argv[1], json.loads(sys.argv[2])
     runners = {"ceiling": lambda: _ceiling(params), "naive": lambda: asyncio.run(_naive(params)),
-               "rebuild": lambda: asyncio.run(_rebuild(params))}
+               "rebuild": lambda: asyncio.run(_rebuild(params)),
+               "startup": lambda: asyncio.run(_startup(params))}
     print(json.dumps(runners[kind]()))
 
 

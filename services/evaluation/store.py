@@ -32,7 +32,7 @@ Partition = tuple[str, int]  # (topic, partition)
 # At the live edge nearly every poll writes a small delta per active partition: a year of a
 # city's events would be tens of thousands of documents to read at every start-up. A
 # partition's deltas are merged into one when it has this many.
-COMPACT_AT = 64
+COMPACT_AT = 16
 
 
 def counted(docs: list[dict]) -> tuple[list[dict], list[dict]]:
