@@ -9,7 +9,12 @@ Effectively once without transactions: a batch of one partition becomes ONE delt
 whose id is `topic|partition|first_offset`; records at or below the partition's stored
 high-water mark are skipped. A crash before the write loses nothing (Kafka redelivers), a crash
 after it double-counts nothing (the redelivered records are at or below the mark). The Kafka
-commit after the write only saves re-reading; the stored mark is the truth.
+commit after the write only saves re-reading; the stored mark is the truth. Every
+COMPACT_EVERY writes the stored deltas of busy partitions are merged (see the store), so a
+restart reads a bounded number of documents however long the service has run.
+
+A rebuild (`services.evaluation.replay`) runs this same ingest in worker processes, each on a
+fixed share of the partitions.
 
 Single active instance: the in-memory total is the sum of the deltas this process loaded and
 wrote. A second instance in the same group would serve only its share of the partitions.
