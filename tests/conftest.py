@@ -78,6 +78,8 @@ class Infra:
         try:
             await consumer._client.force_metadata_update()  # a topic made after the start
             partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            if not partitions:  # created a moment ago: its metadata has not spread yet
+                return []
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)
