@@ -42,6 +42,7 @@ TAIL = 2000  # records per partition read back at start; must exceed PAGE x even
 # Between scans the relay is told which documents were written (see Relay). A scan also runs
 # this often, so no event can wait on a hint that was never given.
 RESCAN_SECONDS = 300.0
+REMEMBERED = 20_000  # ids of acknowledged events kept to skip them if read again
 
 _relays: set[Relay] = set()
 
@@ -154,7 +155,10 @@ class Relay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._producer: AIOKafkaProducer | None = None
-        self._already_published: set[str] = set()
+        # Ids of events already in the log: the topic tail read at connect, then every event
+        # this relay has had acknowledged (the newest REMEMBERED), so an entry whose removal
+        # from its document did not land is not published again when it is read again.
+        self._already_published: dict[str, None] = {}
         self._hints: dict[str, set[Any]] = {name: set() for name in self.collections}
         self._scanned = float("-inf")  # monotonic time of the last scan; none yet
 
@@ -223,7 +227,8 @@ class Relay:
         )
         await producer.start()
         try:
-            self._already_published = await _read_tail_ids(self.settings, self.dedupe_topics)
+            self._already_published = dict.fromkeys(
+                await _read_tail_ids(self.settings, self.dedupe_topics))
         except Exception:
             await producer.stop()
             raise
@@ -240,7 +245,7 @@ class Relay:
             coll = self.db[name]
             docs = await (self._scan(coll) if scan else self._hinted(coll))
             scan_done = scan_done and len(docs) < PAGE  # a full page: scan again for the rest
-            sends = []
+            sends, sent = [], []
             for doc in docs:
                 for entry in doc.get(OUTBOX, []):
                     backlog += 1
@@ -248,6 +253,7 @@ class Relay:
                     if entry["id"] in self._already_published:
                         continue
                     self._fault("relay-before-publish")
+                    sent.append(entry["id"])
                     sends.append(await self._producer.send(
                         entry["topic"],
                         value=entry["value"].encode(),
@@ -260,6 +266,10 @@ class Relay:
                         "topic": entry["topic"],
                         "city": entry["topic"].split(".")[1]})  # bangkom.<city>.<stream>
             await asyncio.gather(*sends)  # every send acknowledged by all in-sync replicas
+            for event_id in sent:
+                self._already_published[event_id] = None
+            while len(self._already_published) > REMEMBERED:
+                del self._already_published[next(iter(self._already_published))]
             if sends:
                 self._fault("relay-after-publish")
             for doc in docs:
@@ -278,17 +288,18 @@ class Relay:
 
     async def _hinted(self, coll: AsyncCollection) -> list[dict[str, Any]]:
         hints = self._hints[coll.name]
-        docs = []
-        while hints and len(docs) < PAGE:
-            doc_id = hints.pop()
+        docs: dict[Any, dict[str, Any]] = {}
+        # Hints given while this reads are for the next round: a document read twice in one
+        # round would have its events published twice.
+        for doc_id in [hints.pop() for _ in range(min(len(hints), PAGE))]:
             try:  # one `_id` at a time: the only filter FerretDB v1 answers from its index
                 doc = await coll.find_one({"_id": doc_id}, {OUTBOX: 1, VERSION: 1})
             except BaseException:
                 hints.add(doc_id)
                 raise
             if doc is not None and doc.get(OUTBOX):
-                docs.append(doc)
-        return docs
+                docs[doc_id] = doc
+        return list(docs.values())
 
     def _fault(self, point: str) -> None:
         if self.settings.fault == point:  # a real kill, not an exception: no cleanup runs
