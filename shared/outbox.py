@@ -133,9 +133,8 @@ class Relay:
     `_pending` flag; in between, the ids that `insert` and `update` of this process hand over
     (`hint`), each read by `_id`. Why not scan every round: FerretDB v1 (SQLite) uses no index
     but `_id`'s and converts every document of the collection to answer the scan, so a round
-    cost grew with the city's whole staff register and roster history (measured: 33 ms for
-    3,000 staff, 300 ms for 300 rosters of 40, on every enrollment). Hints are only a shortcut:
-    the events themselves are in the documents, and a scan finds whatever a hint missed.
+    cost grew with the city's whole staff register and roster history, on every write. Hints
+    are only a shortcut: the events are in the documents, and a scan finds what a hint missed.
     """
 
     def __init__(
