@@ -47,9 +47,9 @@ MIRROR = "bench.ceiling"
 # The freshness city is not in the generated data: its services start on empty topics, as a
 # city joining the federation would, instead of first catching up with a generated year.
 CITY = "kota-bench"
-# Enrollments go round-robin into sessions of this size, the largest class the generator
-# makes (datagen: 15-40). One roster is one document, rewritten on every enrollment: a single
-# 400-person session made each write slow enough to queue requests (p99 of seconds).
+# Enrollments go round-robin into sessions of this size by default, the largest class the
+# generator makes (datagen: 15-40). One roster is one document, rewritten on every enrollment:
+# a single 400-person session (--session-size 400) makes each write slow enough to queue.
 SESSION_SIZE = 40
 
 
@@ -60,6 +60,7 @@ def bench(
     naive_seconds: float = typer.Option(60.0, help="how long (b) runs"),
     rate: float = typer.Option(20.0, help="enrollment POSTs per second for freshness"),
     freshness_seconds: float = typer.Option(20.0, help="how long the steady POST load lasts"),
+    session_size: int = typer.Option(SESSION_SIZE, min=1, help="seats per session enrolled into"),
 ) -> None:
     """Measure (a) Kafka's ConsumerPerformance, (b) a naive subscriber, (c) our rebuild."""
     from rich.console import Console
@@ -99,7 +100,8 @@ def bench(
         console.print("[bold]freshness[/] under a steady POST rate")
         try:
             results["freshness"] = asyncio.run(
-                _freshness(kafka.bootstrap, ferretdb.url, root, rate, freshness_seconds))
+                _freshness(kafka.bootstrap, ferretdb.url, root, rate, freshness_seconds,
+                           session_size))
         except Exception as exc:  # keep (a), (b), (c): they took minutes to measure
             results["freshness"] = {"error": f"{type(exc).__name__}: {exc}"}
     finally:
@@ -277,7 +279,8 @@ def _canonical(value):
 
 # --- freshness ----------------------------------------------------------------------------------
 
-async def _freshness(bootstrap: str, mongo: str, root: Path, rate: float, seconds: float) -> dict:
+async def _freshness(bootstrap: str, mongo: str, root: Path, rate: float, seconds: float,
+                     session_size: int) -> dict:
     import httpx
 
     from deploy.local.federation import ServiceProcess, new_tokens, token_hashes
@@ -302,7 +305,8 @@ async def _freshness(bootstrap: str, mongo: str, root: Path, rate: float, second
         auth = {"Authorization": f"Bearer {tokens[CITY]['operator']}"}
         async with httpx.AsyncClient(headers=auth, timeout=30) as http:
             total = int(rate * seconds)
-            session_ids = await _prepare_city(http, sessions.url, enrollment.url, total)
+            session_ids = await _prepare_city(http, sessions.url, enrollment.url, total,
+                                              session_size)
             baseline = await _settled_count(http, national.url)
             sent: list[float] = []
             seen: list[float] = []
@@ -326,23 +330,25 @@ async def _freshness(bootstrap: str, mongo: str, root: Path, rate: float, second
             await asyncio.wait_for(watcher, 120)
         latencies = sorted(s - t for s, t in zip(seen, sent))
         floor = await _kafka_round_trip(bootstrap, rate, total)
-        return {"posts": total, "rate_per_s": rate, **_percentiles(latencies, "api_to_national"),
+        return {"posts": total, "rate_per_s": rate, "session_size": session_size,
+                **_percentiles(latencies, "api_to_national"),
                 **_percentiles(floor, "kafka_round_trip")}
     finally:
         for proc in procs:
             proc.stop()
 
 
-async def _prepare_city(http, sessions_url: str, enrollment_url: str, people: int) -> list[str]:
-    """Staff for `people` enrollments and sessions of SESSION_SIZE to enroll them into."""
+async def _prepare_city(http, sessions_url: str, enrollment_url: str, people: int,
+                        size: int) -> list[str]:
+    """Staff for `people` enrollments and sessions of `size` seats to enroll them into."""
     start = dt.date.today() + dt.timedelta(days=30)
     session_ids = []
-    for _ in range(-(-people // SESSION_SIZE)):
+    for _ in range(-(-people // size)):
         r = await http.post(f"{sessions_url}/sessions", json={
             "title": "Bench: Pelayanan Publik Digital", "competency_type": "technical",
             "competency": "e-government", "method": "classroom", "provider": "city", "jp": 8,
             "days": 1, "start_date": str(start), "end_date": str(start),
-            "capacity": SESSION_SIZE, "place": "Aula"})
+            "capacity": size, "place": "Aula"})
         r.raise_for_status()
         session_ids.append(r.json()["session_id"])
     rows = ["nip,name,unit,position_type,rank_group"]
