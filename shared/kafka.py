@@ -88,6 +88,10 @@ async def handle_message(
     msg: KafkaMessage, *, group: str, settings: Settings, handler: Handler, broker: KafkaBroker
 ) -> str:
     """Decode, apply with retries, or dead-letter. Never raises for a message's fault."""
+    target = msg.headers.get(REDELIVER_TO)
+    if target and target != group:  # a dead letter republished for another group's sake
+        metrics.EVENTS_CONSUMED.labels(settings.node, group, "ignored").inc()
+        return "ignored"
     raw: bytes = msg.body
     try:
         envelope, payload = decode(raw)
@@ -128,6 +132,13 @@ async def _backoff(attempt: int, why: str, envelope: Envelope) -> None:
     log.warning("retrying event %s in %.1fs: %s", envelope.id, delay, why,
                 extra={"event_id": str(envelope.id), "city": envelope.city, "type": envelope.type})
     await asyncio.sleep(delay)
+
+
+# Set by an operator who republishes a dead letter to its source topic once the cause is fixed
+# (docs/OPERATIONS.md): the copy is for the consumer group that gave up on it alone. The other
+# readers of the topic processed the original already; the national evaluation counts records,
+# not event ids, and would count it twice.
+REDELIVER_TO = "x-bangkom-redeliver-to"
 
 
 def deadletter_headers(*, kind: str, reason: str, group: str, record: object) -> dict[str, str]:

@@ -41,9 +41,9 @@ from services.evaluation.store import DeltaStore, Generation, Partition
 from services.evaluation.triage import RejectedError, admit
 from shared import metrics
 from shared.events import Envelope
-from shared.kafka import deadletter_headers, ensure_topics
+from shared.kafka import REDELIVER_TO, deadletter_headers, ensure_topics
 from shared.settings import Settings
-from shared.topics import CITY_EVENTS_PATTERN, deadletter_topic, topic
+from shared.topics import CITY_EVENTS_PATTERN, NATIONAL_GROUP, deadletter_topic, topic
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,9 @@ class NationalIngest:
         if batch is None:
             batch = self._batches[tp] = _Batch(first=fresh[0].offset, since=time.monotonic())
         for record in fresh:
+            if _redelivered_elsewhere(record.headers):
+                batch.outcomes["ignored"] += 1
+                continue
             try:
                 envelope, payload = admit(record.topic, record.value)
             except RejectedError as rejection:
@@ -393,6 +396,15 @@ class _Batch:
     delta: Figures = field(default_factory=Figures)
     outcomes: Counter[str] = field(default_factory=Counter)
     times: list[dt.datetime] = field(default_factory=list)
+
+
+def _redelivered_elsewhere(headers) -> bool:
+    """A dead letter republished for a city's consumer group: counted here the first time."""
+    for name, value in headers or ():
+        if name == REDELIVER_TO:
+            # any generation of the national group: `.rN` changes with every replay
+            return not value.decode(errors="replace").startswith(NATIONAL_GROUP)
+    return False
 
 
 def _caught_up(consumer: AIOKafkaConsumer, marks: dict[Partition, int]) -> bool:

@@ -12,7 +12,7 @@ from services.evaluation.store import Generation
 from shared.events import decode
 from shared.settings import Settings
 
-Record = namedtuple("Record", "topic partition offset key value")
+Record = namedtuple("Record", "topic partition offset key value headers", defaults=((),))
 
 
 class FakeStore:
@@ -112,3 +112,18 @@ async def test_a_batch_gathers_several_polls_and_counts_only_once_written():
     [doc] = store.docs.values()
     assert (doc["first"], doc["last"]) == (0, 199)
     assert q.national(ingest.figures) == q.national(apply_all(decode(r.value) for r in log[:200]))
+
+
+async def test_a_dead_letter_redelivered_for_a_city_consumer_is_not_counted_again():
+    topic, log = _partition_log()
+    tp = TopicPartition(topic, 0)
+    first = log[0]
+    to_city = first._replace(offset=len(log), headers=(
+        ("x-bangkom-redeliver-to", b"bangkom.palu.sessions.roster"),))
+    to_nation = first._replace(offset=len(log) + 1, headers=(
+        ("x-bangkom-redeliver-to", b"bangkom.national.evaluation.r2"),))
+    ingest = _ingest(FakeStore())
+    await _poll_and_write(ingest, tp, [*log, to_city, to_nation])
+    expected = apply_all(decode(r.value) for r in [*log, to_nation])
+    assert q.national(ingest.figures) == q.national(expected)
+    assert ingest.marks[(topic, 0)] == len(log) + 1  # read past both all the same

@@ -15,7 +15,7 @@ def cancelled(session_id: str = "s-1") -> Envelope:
                          city="palu", service="sessions")
 
 
-async def run(*messages: bytes, handler) -> list:
+async def run(*messages: bytes, handler, headers: dict | None = None) -> list:
     broker = KafkaBroker()
     dead: list = []
     subscribe_events(broker, group="g", settings=SETTINGS, handler=handler,
@@ -27,7 +27,7 @@ async def run(*messages: bytes, handler) -> list:
 
     async with TestKafkaBroker(broker) as br:
         for m in messages:
-            await br.publish(m, topic="bangkom.palu.sessions")
+            await br.publish(m, topic="bangkom.palu.sessions", headers=headers)
     return dead
 
 
@@ -64,3 +64,17 @@ async def test_a_transient_failure_is_retried_not_dead_lettered():
     dead = await run(cancelled().to_bytes(), handler=handler)
     assert len(calls) == 2
     assert dead == []
+
+
+async def test_a_dead_letter_redelivered_for_another_group_is_left_alone():
+    seen = []
+
+    async def handler(envelope, payload):
+        seen.append(payload.session_id)
+        return "applied"
+
+    await run(cancelled("s-3").to_bytes(), handler=handler,
+              headers={"x-bangkom-redeliver-to": "bangkom.palu.sessions.roster"})
+    await run(cancelled("s-4").to_bytes(), handler=handler,
+              headers={"x-bangkom-redeliver-to": "g"})
+    assert seen == ["s-4"]
