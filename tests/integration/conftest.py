@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -15,3 +17,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _HERE in item.path.parents:
             item.add_marker(pytest.mark.integration)
 
+
+
+async def _eventually(probe, timeout: float = 30.0):
+    """`await probe()` until it gives something truthy or `timeout` passes; its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+def eventually():
+    return _eventually

@@ -4,7 +4,6 @@ CSV import, enroll, waitlist, cancel, promote, and what leaves the city on its t
 import asyncio
 import datetime as dt
 import random
-import time
 import uuid
 
 import httpx
@@ -48,16 +47,8 @@ async def publish_session(infra, capacity: int) -> str:
     return session_id
 
 
-async def eventually(probe, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.2)
-
-
-async def test_enroll_waitlist_cancel_promote_reaches_kafka_in_order_without_personal_data(infra, service):
+async def test_enroll_waitlist_cancel_promote_reaches_kafka_in_order_without_personal_data(
+        eventually, infra, service):
     budi, sri = nip("19850315", "201012", "1"), nip("19900101", "201503", "2")
     names = ("Budi Santoso Integrasi", "Sri Wahyuni Integrasi")
     csv = (f"nip,nama,unit_kerja,jenis_jabatan,golongan,nip_atasan\n"
@@ -113,7 +104,8 @@ async def test_enroll_waitlist_cancel_promote_reaches_kafka_in_order_without_per
     assert len(registered) == 2
 
 
-async def test_concurrent_enrollments_never_overbook_and_keep_one_waitlist_order(infra, service):
+async def test_concurrent_enrollments_never_overbook_and_keep_one_waitlist_order(
+        eventually, infra, service):
     people = [f"19770707200001{1 + i % 2}{random.randint(100, 999)}" for i in range(12)]
     people = list(dict.fromkeys(people))  # the random sequence could repeat
     csv = "nip,name,unit,position_type,rank_group\n" + "".join(

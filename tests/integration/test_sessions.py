@@ -3,7 +3,6 @@ stream (with a redelivery), attendance, tests, completion, and what leaves on it
 
 import asyncio
 import datetime as dt
-import time
 import uuid
 from collections import Counter
 
@@ -26,15 +25,6 @@ def service(infra):
     return infra.start_service(CITY, "sessions", outbox_poll_seconds="0.05")
 
 
-async def eventually(probe, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.2)
-
-
 async def publish(infra, topic: str, envelopes: list[Envelope]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
@@ -54,7 +44,7 @@ def enrollment(infra, session_id: str, nip: str, *, waitlist: bool = False) -> E
     return Envelope.wrap(payload, city=CITY, service="enrollment")
 
 
-async def test_a_session_from_schedule_to_completion_on_kafka(infra, service):
+async def test_a_session_from_schedule_to_completion_on_kafka(eventually, infra, service):
     today = dt.date.today()
     plan = {
         "title": "Keamanan Informasi untuk Pelayanan Publik", "competency_type": "technical",
@@ -125,7 +115,7 @@ async def test_a_session_from_schedule_to_completion_on_kafka(infra, service):
     assert len({e.id for e, _ in events}) == len(events)  # the relay published each event once
 
 
-async def test_insights_from_the_nation_are_stored_once(infra, service):
+async def test_insights_from_the_nation_are_stored_once(eventually, infra, service):
     insight = InsightPublished(
         insight_id=f"it-{uuid.uuid4().hex[:8]}", kind="jp-shortfall", year=2026,
         title="ASN di bawah 20 JP", detail="Dinas Pendidikan: 40% ASN di bawah 20 JP",
@@ -158,7 +148,7 @@ async def test_insights_from_the_nation_are_stored_once(infra, service):
         assert [i["figures"] for i in await stored()] == [{"share_below_20": 0.25}]
 
 
-async def test_surveys_feedback_and_lists_on_the_real_database(infra, service):
+async def test_surveys_feedback_and_lists_on_the_real_database(eventually, infra, service):
     period = f"20{uuid.uuid4().int % 90 + 10:02d}-07"  # a fresh unit-period pair per run
     survey = {"unit": "Dinas Kependudukan dan Pencatatan Sipil", "period": period,
               "respondents": 210, "element_means": [3.6, 3.5, 3.55, 3.5, 3.52, 3.54, 3.5, 3.56, 3.5216]}
@@ -193,7 +183,7 @@ async def test_surveys_feedback_and_lists_on_the_real_database(infra, service):
     assert "Narasumber" not in str(feedback[0].model_dump())
 
 
-async def test_concurrent_writes_lose_no_change_and_no_event(infra, service):
+async def test_concurrent_writes_lose_no_change_and_no_event(eventually, infra, service):
     """FerretDB v1 does not make a guarded update atomic; the service serialises its writes."""
     today = dt.date.today()
     days = 10
