@@ -1,0 +1,193 @@
+"""The link between a city and the nation: Apache Kafka's MirrorMaker 2 in dedicated mode.
+
+One MirrorMaker process per city, configured by `link_properties`: the city's event topics
+(`bangkom.<city>.enrollment`, `.sessions`) flow to the national cluster, the city's insights
+(`bangkom.<city>.insights`) flow back. `IdentityReplicationPolicy` keeps topic names unchanged,
+so the national pattern subscription (`bangkom.<city>.(enrollment|sessions)`) and the "declared
+city must match the topic's city" check hold on mirrored topics exactly as on local ones; the
+default policy would prefix the source alias (`salatiga.bangkom.salatiga.enrollment`) and make
+the city appear twice in every name. Identity naming cannot loop here because no topic flows in
+both directions.
+
+Toward the nation, replication is exactly once (KIP-618 via KIP-710's internal REST in dedicated
+mode): each batch is written in a Kafka transaction together with its source offsets, so a
+MirrorMaker killed at any moment resumes where its last committed transaction ended and the
+aborted remainder is invisible to the national `read_committed` consumers. Insights flow back at
+least once: the city's insights consumer keeps the newest version per insight id anyway.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.local.infra import SetupError, kafka_libs
+from deploy.local.process import ManagedProcess, free_port
+from shared.topics import NATIONAL, topic
+
+MIRROR_HEAP = "192m"  # measured: a link idles at about 250 MiB resident with this heap
+
+_LOG4J2_YAML = """\
+# Written by deploy/local/mirror.py: MirrorMaker logs to one file, Connect's chatter at WARN.
+Configuration:
+  status: warn
+  Appenders:
+    File:
+      name: FILE
+      fileName: "{logfile}"
+      append: true
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: FILE
+    Logger:
+      - name: org.apache.kafka.clients
+        level: WARN
+      - name: org.apache.kafka.common
+        level: WARN
+      - name: org.apache.kafka.connect.runtime.WorkerConfig
+        level: WARN
+      - name: org.apache.kafka.connect.runtime.ConnectorConfig
+        level: WARN
+      - name: org.apache.kafka.connect.runtime.SourceConnectorConfig
+        level: WARN
+      - name: org.apache.kafka.connect.mirror.MirrorMakerConfig
+        level: WARN
+      - name: org.apache.kafka.connect.mirror.MirrorSourceConfig
+        level: WARN
+"""
+
+
+def city_to_national_topics(city: str) -> str:
+    """The regex of what flows up: the city's own event streams, nothing else."""
+    return rf"bangkom\.{city}\.(enrollment|sessions)"
+
+
+def offsets_topic(city: str) -> str:
+    """Where MirrorMaker keeps the city's replicated source offsets, on the national cluster."""
+    return f"mm2-offsets.{city}.internal"
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    city: str
+    city_bootstrap: str
+    national_bootstrap: str
+    replication_factor: int = 1
+
+
+def link_properties(spec: LinkSpec, *, rest_port: int) -> str:
+    city, rf = spec.city, spec.replication_factor
+    up, down = f"{city}->{NATIONAL}", f"{NATIONAL}->{city}"
+    lines = [
+        "# Written by deploy/local/mirror.py: the link of one city with the nation.",
+        f"clusters = {city}, {NATIONAL}",
+        f"{city}.bootstrap.servers = {spec.city_bootstrap}",
+        f"{NATIONAL}.bootstrap.servers = {spec.national_bootstrap}",
+        "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy",
+        f"{up}.enabled = true",
+        f"{up}.topics = {city_to_national_topics(city)}",
+        f"{down}.enabled = true",
+        f"{down}.topics = {re.escape(topic(city, 'insights'))}",
+        # Exactly once toward the nation (the figures count records); the source consumer must
+        # then read committed data only, or MirrorMaker refuses exactly-once for the connector.
+        "dedicated.mode.enable.internal.rest = true",
+        f"listeners = http://127.0.0.1:{rest_port}",
+        f"{NATIONAL}.exactly.once.source.support = enabled",
+        f"{up}.exactly.once.support = requested",
+        f"{up}.consumer.isolation.level = read_committed",
+        # Only the data flows: no consumer-group failover here, so no checkpoints or heartbeats.
+        # ("requested", not "required": the heartbeat and checkpoint connectors of the same flow
+        # cannot declare exactly-once support; the source connector does, given read_committed.)
+        # (Disabling the checkpoint connector outright fails its validation with an ERROR at
+        # every start, so it runs with no group to follow instead.)
+        "groups = bangkom-no-group",
+        "emit.checkpoints.interval.seconds = 3600",
+        "emit.heartbeats.enabled = false",
+        "sync.group.offsets.enabled = false",
+        # ACLs and topic configs are the operator's (bangkom's setup), not copied across.
+        "sync.topic.acls.enabled = false",
+        "sync.topic.configs.enabled = false",
+        "refresh.topics.interval.seconds = 10",
+        "tasks.max = 1",
+        # A link that is down for hours must resume by itself, not fail its task: sends retry
+        # until delivered, whatever the outage's length.
+        "producer.delivery.timeout.ms = 2147483647",
+        "producer.max.block.ms = 2147483647",
+        "producer.linger.ms = 5",
+        f"replication.factor = {rf}",
+        f"config.storage.replication.factor = {rf}",
+        f"offset.storage.replication.factor = {rf}",
+        f"status.storage.replication.factor = {rf}",
+        f"offset-syncs.topic.replication.factor = {rf}",
+        f"heartbeats.topic.replication.factor = {rf}",
+        f"checkpoints.topic.replication.factor = {rf}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+class MirrorMaker(ManagedProcess):
+    """One city's link, a dedicated-mode MirrorMaker 2 process."""
+
+    stop_timeout = 20.0
+    start_timeout = 90.0
+
+    _log_start = 0
+
+    def __init__(self, spec: LinkSpec, *, data_dir: Path, log_dir: Path,
+                 rest_port: int | None = None, libs: Path | None = None,
+                 die_with_parent: bool = False) -> None:
+        self.spec = spec
+        self.name = f"link-{spec.city}"
+        self.data_dir = data_dir
+        self.rest_port = rest_port or free_port()
+        self.libs = libs or kafka_libs()
+        self.server_log = log_dir / f"{self.name}-mirror.log"
+        super().__init__(log_path=log_dir / f"{self.name}.out", die_with_parent=die_with_parent)
+
+    @property
+    def properties(self) -> Path:
+        return self.data_dir / "mm2.properties"
+
+    def logs(self) -> list[Path]:
+        return [self.log_path, self.server_log]
+
+    def command(self) -> list[str]:
+        return ["java", f"-Xms{MIRROR_HEAP}", f"-Xmx{MIRROR_HEAP}", "-XX:+UseSerialGC",
+                "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.yaml'}",
+                "-cp", f"{self.libs}/*", "org.apache.kafka.connect.mirror.MirrorMaker",
+                str(self.properties)]
+
+    def prepare(self) -> None:
+        if not any(self.libs.glob("connect-mirror-*.jar")):
+            raise SetupError(f"no MirrorMaker jars in {self.libs}: run `bangkom setup` first")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.server_log.parent.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "log4j2.yaml").write_text(_LOG4J2_YAML.format(logfile=self.server_log))
+        self.properties.write_text(link_properties(self.spec, rest_port=self.rest_port))
+        # The log is appended to across restarts: the probe reads only this start's part.
+        self._log_start = self.server_log.stat().st_size if self.server_log.exists() else 0
+
+    def probe(self) -> str | None:
+        # Ready once both herders have started their source connector's task (logged by
+        # Connect's Worker); replication itself needs no further signal from us.
+        try:
+            with self.server_log.open("rb") as log:
+                log.seek(self._log_start)
+                text = log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return "no log yet"
+        up = text.count("ExactlyOnceWorkerSourceTask{id=MirrorSourceConnector-0} Source task "
+                        "finished initialization")
+        down = text.count("WorkerSourceTask{id=MirrorSourceConnector-0} Source task finished "
+                          "initialization") - up
+        if up and down:
+            return None
+        return (f"replication tasks not started yet (to {NATIONAL}, exactly once: {bool(up)}; "
+                f"to {self.spec.city}: {bool(down)})")
