@@ -22,6 +22,7 @@ from .domain import Enrollment, Roster, StaffMember
 from .handlers import Deps
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
+MAX_OFFSET = 10_000_000  # far beyond any register, and inside the 64 bits the database stores
 router = APIRouter()
 viewer, operator = require("viewer"), require("operator")
 
@@ -68,10 +69,10 @@ class NeedIn(_Body):
     competency_type: CompetencyType
     competency: str
     unit: str
-    staff_count: int
+    staff_count: int = Field(ge=1, le=1_000_000)
     priority: Literal["high", "medium", "low"]
     source: Literal["survey", "forum"]
-    plan_year: int
+    plan_year: int = Field(ge=2000, le=2100)
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -116,7 +117,7 @@ async def post_staff(body: StaffIn, deps: Deps = Depends(get_deps)) -> JSONRespo
 @router.get("/staff", tags=["staff"], dependencies=[viewer])
 async def get_staff(
     deps: Deps = Depends(get_deps), unit: str | None = None,
-    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     total, members = await handlers.list_staff(deps, unit=unit, limit=limit, offset=offset)
     return {"total": total, "items": [staff_view(m) for m in members]}
@@ -204,7 +205,8 @@ async def post_need(body: NeedIn, deps: Deps = Depends(get_deps)) -> dict[str, A
 
 
 @router.get("/needs", tags=["needs"], dependencies=[viewer])
-async def get_needs(deps: Deps = Depends(get_deps), plan_year: int | None = None,
+async def get_needs(deps: Deps = Depends(get_deps),
+                    plan_year: int | None = Query(None, ge=2000, le=2100),
                     unit: str | None = None) -> dict[str, Any]:
     items = await handlers.list_needs(deps, plan_year=plan_year, unit=unit)
     for item in items:

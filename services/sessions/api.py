@@ -38,7 +38,7 @@ class CancelBody(_Body):
 
 
 class AttendanceBody(_Body):
-    day: int = Field(ge=1, description="day of the session, or meeting number for mentoring")
+    day: int = Field(ge=1, le=1000, description="day of the session, or meeting number for mentoring")
     present: list[PersonId] = Field(default_factory=list, max_length=10_000)
     absent: list[PersonId] = Field(default_factory=list, max_length=10_000)
 

@@ -143,7 +143,7 @@ async def test_needs_round_trip(client):
     listed = (await client.get("/needs", params={"plan_year": 2027}, headers=as_viewer())).json()["items"]
     assert [n["need_id"] for n in listed] == [created.json()["need_id"]]
     bad = await client.post("/needs", json={**body, "staff_count": 0})
-    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "staff_count"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "staff_count"
 
 
 async def test_a_database_outage_is_503_and_saves_nothing(client, deps):
