@@ -22,12 +22,13 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import metrics
-from shared.events import EVENT_TYPES, Envelope
+from shared.events import EVENT_TYPES, KAFKA_HEADERS, Envelope
 from shared.mongo import UNAVAILABLE
 from shared.settings import Settings
 from shared.topics import topic
@@ -257,7 +258,7 @@ class Relay:
                         entry["topic"],
                         value=entry["value"].encode(),
                         key=entry["key"].encode(),
-                        headers=[("ce_id", entry["id"].encode()), ("ce_type", entry["type"].encode())],
+                        headers=KAFKA_HEADERS,
                     ))
                     metrics.EVENTS_PUBLISHED.labels(self.settings.node, self.service, entry["type"]).inc()
                     log.info("event sent to %s", entry["topic"], extra={
@@ -350,13 +351,25 @@ async def _read_tail_ids(settings: Settings, topics: Sequence[str]) -> set[str]:
             if not batch:
                 break
             for tp, records in batch.items():
-                for record in records:
-                    ids.update(v.decode() for k, v in record.headers if k == "ce_id")
+                ids.update(filter(None, map(_event_id, records)))
                 if await consumer.position(tp) >= ends[tp]:
                     waiting.discard(tp)
         return ids
     finally:
         await consumer.stop()
+
+
+def _event_id(record) -> str | None:
+    """The event id of a record: in its value (structured mode), or in the `ce_id` header the
+    relay wrote before it followed the Kafka binding exactly."""
+    for name, value in record.headers or ():
+        if name == "ce_id":
+            return value.decode()
+    try:
+        found = orjson.loads(record.value).get("id")
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return None  # not ours: nothing it could be a duplicate of
+    return found if isinstance(found, str) else None
 
 
 async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:

@@ -40,7 +40,7 @@ from services.evaluation.figures import Figures
 from services.evaluation.store import DeltaStore, Generation, Partition
 from services.evaluation.triage import RejectedError, admit
 from shared import metrics
-from shared.events import Envelope
+from shared.events import KAFKA_HEADERS, Envelope
 from shared.kafka import REDELIVER_TO, deadletter_headers, ensure_topics
 from shared.settings import Settings
 from shared.topics import CITY_EVENTS_PATTERN, NATIONAL_GROUP, deadletter_topic, topic
@@ -362,7 +362,7 @@ class NationalIngest:
             if name not in self._insight_topics:
                 await ensure_topics(self.settings.kafka_bootstrap, [name])
                 self._insight_topics.add(name)
-            await self._producer.send_and_wait(name, envelope.to_bytes(),
+            await self._producer.send_and_wait(name, envelope.to_bytes(), headers=KAFKA_HEADERS,
                                                key=envelope.subject.encode())
         except KafkaError as exc:
             log.warning("insight %s not sent (%s); next round retries", payload.insight_id, exc)
