@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import metrics
+from shared.api_docs import add_api_docs
 from shared.errors import DomainError
 from shared.json_guard import BodyRefused, JsonBodyGuard
 from shared.mongo import UNAVAILABLE
@@ -43,7 +44,8 @@ def create_api(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     health: Callable[[FastAPI], Any] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, version=VERSION, lifespan=lifespan)
+    app = FastAPI(title=title, version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
+    add_api_docs(app)
     app.state.settings = settings
     metrics.BUILD_INFO.info({"version": VERSION, "service": service, "node": settings.node})
     _install_errors(app)

@@ -5,42 +5,15 @@ exist: every request here must be refused at the edge, before any I/O (a request
 through would wait two seconds and answer 503, and fail the test).
 """
 
-import importlib
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 
-from shared import logging as json_logging
-from shared.http import hash_token
 from shared.json_guard import MAX_DEPTH, path_at
-from shared.settings import Settings
 
-SERVICES = ("enrollment", "sessions", "evaluation")
-OPERATOR = "bkm.palu.operator.s3cret"
+SERVICES = ("enrollment", "sessions", "evaluation")  # the `clients` fixture's keys (conftest.py)
 JSON = {"content-type": "application/json"}
 INT64_MAX = 2**63 - 1
-
-
-@pytest.fixture(scope="module")
-def clients():
-    original = json_logging.configure
-    json_logging.configure = lambda *a, **k: None  # keep the test process's logging as it is
-    try:
-        built = {}
-        for service in SERVICES:
-            node = "national" if service == "evaluation" else "palu"
-            settings = Settings(node=node, service=service, mongo_url="mongodb://127.0.0.1:9/",
-                                kafka_bootstrap="127.0.0.1:9",
-                                token_hashes=f"{hash_token(OPERATOR)}:operator")
-            app = importlib.import_module(f"services.{service}.app").create_app(settings)
-            if service == "evaluation":
-                app.state.ingest.ready.set()  # empty figures, "loaded": the queries validate
-            built[service] = TestClient(app, raise_server_exceptions=False,
-                                        headers={"Authorization": f"Bearer {OPERATOR}"})
-        yield built
-    finally:
-        json_logging.configure = original
 
 
 def assert_error_shape(response, status: int, field: str | None = None) -> dict:
