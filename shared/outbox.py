@@ -28,8 +28,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import metrics
+from shared.outage import Outage
 from shared.events import EVENT_TYPES, KAFKA_HEADERS, Envelope
-from shared.mongo import UNAVAILABLE
 from shared.settings import Settings
 from shared.topics import topic
 
@@ -152,6 +152,7 @@ class Relay:
         self.settings = settings
         self.service = service
         self.dedupe_topics = list(dedupe_topics)
+        self._outage = Outage(f"outbox relay of {service}", log)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -170,6 +171,7 @@ class Relay:
             self._wake.set()
 
     async def start(self) -> None:
+        self._outage = Outage(f"outbox relay of {self.service}", log)
         _relays.add(self)
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
 
@@ -192,14 +194,14 @@ class Relay:
                 if self._producer is None:
                     self._producer = await self._connect()
                 published = await self.publish_pending()
+                self._outage.succeeded()
                 backoff = 0.5
                 if published:
                     continue  # more may be waiting: drain before sleeping
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker or database down: keep the events, try again
-                level = logging.WARNING if isinstance(exc, UNAVAILABLE) else logging.ERROR
-                log.log(level, "outbox relay: %s; retrying in %.1fs", exc, backoff)
+                self._outage.failed(f"{type(exc).__name__}: {exc}")
                 # Part of the failed page may be in the log already: start over as after a
                 # crash, re-reading the topic tail so nothing is published twice.
                 self._scanned = float("-inf")  # and look at every pending document again

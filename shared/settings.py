@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     token_hashes: str = ""
     outbox_poll_seconds: float = 0.2
     log_level: str = "INFO"
+    # During an outage: one summary line per this many seconds (shared.outage), not one per retry.
+    outage_summary_seconds: float = Field(60.0, gt=0)
     # Tests only: SIGKILL this process at a named point (see shared.outbox) to prove recovery.
     fault: str = ""
 

@@ -41,6 +41,7 @@ from services.evaluation.store import DeltaStore, Generation, Partition
 from services.evaluation.triage import RejectedError, admit
 from shared import metrics
 from shared.events import KAFKA_HEADERS, Envelope
+from shared.outage import Outage
 from shared.kafka import REDELIVER_TO, deadletter_headers, ensure_topics
 from shared.settings import Settings
 from shared.topics import CITY_EVENTS_PATTERN, NATIONAL_GROUP, deadletter_topic, topic
@@ -71,6 +72,8 @@ class NationalIngest:
         self.figures = Figures()
         self.marks: dict[Partition, int] = {}  # high-water mark per partition, from the database
         self.generation = Generation(0, False)
+        self._database_outage = Outage("national database", log)
+        self._kafka_outage = Outage("national consumer's Kafka", log)
         self.ready = asyncio.Event()  # set once the figures are loaded from the database
         self._producer: AIOKafkaProducer | None = None
         self._dirty_cities: set[str] = set()
@@ -100,7 +103,7 @@ class NationalIngest:
                     await self.consume(self._replay_started)
                 except KafkaError as exc:
                     # reloading from the deltas afterwards is always right: they are the truth
-                    log.warning("Kafka unavailable (%s); consuming again in 5 s", exc)
+                    self._kafka_outage.failed(f"{exc}; consuming again in 5 s")
                     await asyncio.sleep(5)
         finally:
             await self.close()
@@ -180,6 +183,7 @@ class NationalIngest:
             await consumer.start()
             consumer.assign(partitions)
             await _seek_to_marks(consumer, self.marks, partitions)
+        self._kafka_outage.succeeded()
         last_lag = 0.0
         try:
             while not await done(consumer):
@@ -378,10 +382,12 @@ class NationalIngest:
         attempt = 0
         while True:
             try:
-                return await operation()
+                found = await operation()
+                self._database_outage.succeeded()
+                return found
             except PyMongoError as exc:
                 attempt += 1
-                log.warning("database call failed (%s); retry %d", exc, attempt)
+                self._database_outage.failed(exc)
                 await asyncio.sleep(min(0.05 * 2**attempt, 10.0))
 
 
