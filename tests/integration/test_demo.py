@@ -130,7 +130,10 @@ def test_nation_sees_the_city(city) -> None:
     assert jp["jp_total"] == row["jp_credited"]
     assert jp["at_least_target"] == row["people_at_least_20_jp"]
     assert 0 < jp["jp_per_person"] < 20
-    assert len(view["below_target_person_ids"]) == row["people_below_20_jp"]
+    own = httpx.get(f"{city['national']}/cities/{city['node']}/below-target", timeout=10,
+                    headers={"Authorization": f"Bearer {city['tokens'][city['node']]['viewer']}"})
+    assert len(own.json()["person_ids"]) == row["people_below_20_jp"]
+    assert httpx.get(f"{city['national']}/cities/{city['node']}/below-target").status_code == 401
 
     learning = view["learning"]
     assert learning["pairs"] > 0 and learning["post_mean"] > learning["pre_mean"]

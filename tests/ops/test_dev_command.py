@@ -41,3 +41,18 @@ def test_the_suite_has_no_skip_left():
              if path != Path(__file__) and any(word in path.read_text()
                                                for word in ("pytest.skip(", "importorskip(", "mark.skip", "mark.xfail"))]
     assert found == []
+
+
+def test_the_local_nation_is_not_given_the_pseudonym_key_but_the_cities_tokens():
+    from deploy.local.federation import ServiceProcess, city_token_hashes, new_tokens
+
+    tokens = new_tokens(["national", "palu", "salatiga"])
+    common = dict(port=1, kafka_bootstrap="k", mongo_url="m", pseudonym_secret="the-key",
+                  log_dir=Path("/tmp"))
+    nation = ServiceProcess(node="national", service="evaluation", **common,
+                            extra_env={"city_token_hashes": city_token_hashes(tokens)})
+    city = ServiceProcess(node="palu", service="sessions", **common)
+    assert "BANGKOM_PSEUDONYM_SECRET" not in nation.env
+    assert city.env["BANGKOM_PSEUDONYM_SECRET"] == "the-key"
+    entries = nation.env["BANGKOM_CITY_TOKEN_HASHES"].split(",")
+    assert len(entries) == 4 and {e.split(":")[0] for e in entries} == {"palu", "salatiga"}
