@@ -3,7 +3,8 @@
 Errors always answer JSON that names the field and the reason, whoever raised them (our code,
 FastAPI's validation, Starlette's routing, shared.json_guard's body checks):
     {"error": "invalid_input", "message": "nip: ...", "errors": [{"field": "nip", "reason": "..."}]}
-A database outage answers 503 (nothing was saved) and the next request after it returns works,
+A database outage answers 503 (a change sent meanwhile may or may not have been saved: POSTs
+that create take an Idempotency-Key, shared.idempotency) and the next request after it works,
 because the PyMongo client reconnects by itself.
 """
 
@@ -107,11 +108,17 @@ def _install_errors(app: FastAPI) -> None:
 
     for error_type in UNAVAILABLE:
         @app.exception_handler(error_type)
-        async def database_down(_: Request, exc: Exception) -> JSONResponse:
+        async def database_down(request: Request, exc: Exception) -> JSONResponse:
+            # A write sent before the database stalled may still be applied when it resumes:
+            # a change is never said to be unsaved, only a read is plainly retried.
+            if request.method in ("GET", "HEAD"):
+                message = "The database is not reachable right now. Try again in a moment."
+            else:
+                message = ("The database did not answer, so whether this change was saved is "
+                           "not known. Send it again with the same Idempotency-Key header: it "
+                           "is applied at most once.")
             response = _error(503, "database_unavailable",
-                              [{"field": "database", "reason": "not reachable"}],
-                              "The database is not reachable right now; nothing was saved. "
-                              "Try again in a moment.")
+                              [{"field": "database", "reason": "did not answer"}], message)
             response.headers["Retry-After"] = "5"
             return response
 

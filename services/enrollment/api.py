@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.errors import DomainError
 from shared.events import CancelReason, CompetencyType, EnrollmentPromoted
 from shared.http import require
+from shared.idempotency import IdempotencyKey
 
 from . import handlers
 from .domain import Enrollment, Roster, StaffMember
@@ -182,10 +183,16 @@ async def get_roster(session_id: str, deps: Deps = Depends(get_deps)) -> dict[st
             "waitlist": [person(e, i) for i, e in enumerate(roster.waitlist, start=1)]}
 
 
-@router.post("/enrollments", tags=["enrollments"], dependencies=[operator], status_code=201)
-async def post_enrollment(body: EnrollmentIn, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
-    roster, entry = await handlers.enroll(deps, **body.model_dump())
-    return enrollment_view(roster, entry)
+_REPLAYED = {200: {"description": "what an earlier request with the same Idempotency-Key "
+                                  "created; nothing new written"}}
+
+
+@router.post("/enrollments", tags=["enrollments"], dependencies=[operator], status_code=201,
+             responses=_REPLAYED)
+async def post_enrollment(body: EnrollmentIn, deps: Deps = Depends(get_deps),
+                          key: IdempotencyKey = None) -> JSONResponse:
+    roster, entry, created = await handlers.enroll_once(deps, key=key, **body.model_dump())
+    return JSONResponse(enrollment_view(roster, entry), status_code=201 if created else 200)
 
 
 @router.post("/enrollments/{enrollment_id}/cancel", tags=["enrollments"], dependencies=[operator])
@@ -198,10 +205,12 @@ async def cancel_enrollment(enrollment_id: str, body: CancelIn,
 
 # --- training needs ----------------------------------------------------------------------------
 
-@router.post("/needs", tags=["needs"], dependencies=[operator], status_code=201)
-async def post_need(body: NeedIn, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
-    need = await handlers.submit_need(deps, **body.model_dump())
-    return need.model_dump(mode="json")
+@router.post("/needs", tags=["needs"], dependencies=[operator], status_code=201,
+             responses=_REPLAYED)
+async def post_need(body: NeedIn, deps: Deps = Depends(get_deps),
+                    key: IdempotencyKey = None) -> JSONResponse:
+    need, created = await handlers.submit_need(deps, key=key, **body.model_dump())
+    return JSONResponse(need.model_dump(mode="json"), status_code=201 if created else 200)
 
 
 @router.get("/needs", tags=["needs"], dependencies=[viewer])
