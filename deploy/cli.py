@@ -37,12 +37,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def setup() -> None:
     """Fetch the Kafka jars and build FerretDB into the cache (once; later runs reuse them)."""
     from deploy.local.infra import SetupError, cache_dir, setup as run_setup
-    from deploy.local.tools import check_build_tools, ensure_compose_schema
+    from deploy.local.tools import check_build_tools, ensure_asyncapi_parser, ensure_compose_schema
 
     try:
         check_build_tools()
         run_setup(err)
         ensure_compose_schema(err)
+        ensure_asyncapi_parser(err)
     except SetupError as error:
         raise _fail(str(error)) from None
     err.print(f"[green]✓[/] cache ready in {cache_dir()}")

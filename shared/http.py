@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared import metrics
+from shared import asyncapi, metrics
 from shared.api_docs import add_api_docs
 from shared.errors import DomainError
 from shared.json_guard import BodyRefused, JsonBodyGuard
@@ -64,6 +64,11 @@ def create_api(
         body = {"status": "ok" if ok else "degraded", "node": settings.node, "service": service,
                 "database": "up" if ok else "down"}
         return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/asyncapi.json", tags=["operations"],
+             summary="AsyncAPI 3 document of every event (generated from shared/events.py)")
+    async def get_asyncapi() -> JSONResponse:
+        return JSONResponse(asyncapi.document())
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def get_metrics() -> Response:

@@ -107,3 +107,27 @@ def ensure_compose_schema(console: Console) -> Path:
     shutil.copyfile(source, target)
     marker.write_text(COMPOSE_GO_VERSION + "\n")
     return target
+
+
+ASYNCAPI_PARSER = "@asyncapi/parser@3.6.3"
+
+
+def asyncapi_parser_dir() -> Path:
+    return cache_dir() / "asyncapi-parser"
+
+
+def ensure_asyncapi_parser(console: Console) -> Path:
+    """The AsyncAPI project's parser from npm, into the cache (never into the repository)."""
+    home = asyncapi_parser_dir()
+    marker = home / ".complete"
+    if marker.exists() and marker.read_text().strip() == ASYNCAPI_PARSER:
+        return home
+    if not shutil.which("npm"):
+        raise SetupError(f"npm not found on PATH (the AsyncAPI check needs it): install "
+                         f"({install_command(['npm'])}, as root) and run again")
+    home.mkdir(parents=True, exist_ok=True)
+    _run_step(console, f"AsyncAPI parser ({ASYNCAPI_PARSER}) from npm",
+              ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(home), ASYNCAPI_PARSER],
+              log=home / "npm.log")
+    marker.write_text(ASYNCAPI_PARSER + "\n")
+    return home

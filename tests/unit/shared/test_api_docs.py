@@ -32,3 +32,11 @@ def test_swagger_ui_asks_no_online_validator(clients, service):
 def test_an_asset_outside_the_table_is_a_404(clients):
     assert clients["sessions"].get("/docs-assets/..%2Fcore.py").status_code == 404
     assert clients["sessions"].get("/docs-assets/core.py").status_code == 404
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_serves_the_generated_asyncapi_document(clients, service):
+    from shared.asyncapi import document
+
+    served = clients[service].get("/asyncapi.json", headers={"Authorization": ""})
+    assert served.status_code == 200 and served.json() == document()
