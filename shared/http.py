@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared import asyncapi, metrics
+from shared import asyncapi, metrics, openapi_errors
 from shared.api_docs import add_api_docs
 from shared.errors import DomainError
 from shared.json_guard import BodyRefused, JsonBodyGuard
@@ -47,6 +47,7 @@ def create_api(
 ) -> FastAPI:
     app = FastAPI(title=title, version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
     add_api_docs(app)
+    openapi_errors.install(app)
     app.state.settings = settings
     metrics.BUILD_INFO.info({"version": VERSION, "service": service, "node": settings.node})
     _install_errors(app)
