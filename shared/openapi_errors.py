@@ -3,9 +3,9 @@
 FastAPI documents only the success status and its own 422, with a shape we never send. Here,
 from what a route declares (FastAPI's dependency tree), every operation gets:
 - 401 and 403 when a bearer token is checked anywhere in its dependencies;
-- 404 when it has a path parameter (no such session, enrollment, city...);
-- 422 when it takes any parameter or body (bad input names the field), 413 and 400 with a
-  JSON body (shared.json_guard; domain errors), 409 for a POST (a conflicting change);
+- 404 when it takes a parameter naming something (no such session, enrollment, city...);
+- 422 and 400 when it takes any parameter or body (the schema's checks, then the domain's:
+  both name the field), 409, 413 and 415 for a POST (a conflicting change, the body guard);
 - 503 always (the database, or the national figures still loading);
 all with the `Error` schema the edge actually sends (shared.http).
 """
@@ -59,12 +59,12 @@ def statuses(route: APIRoute, method: str) -> set[int]:
     found = {503}
     if _checks_token(route.dependant):
         found |= {401, 403}
-    if "{" in route.path_format:
-        found.add(404)
     if _params(route.dependant):
-        found.add(422)
+        # the schema's checks, then the domain's (a NIP's digits); a named thing (a session in
+        # the path, a city in the query) may not exist
+        found |= {400, 404, 422}
     if method == "POST":
-        found |= {400, 409, 413, 415}
+        found |= {409, 413, 415}
     return found
 
 
