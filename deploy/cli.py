@@ -37,9 +37,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def setup() -> None:
     """Fetch the Kafka jars and build FerretDB into the cache (once; later runs reuse them)."""
     from deploy.local.infra import SetupError, cache_dir, setup as run_setup
+    from deploy.local.tools import check_build_tools, ensure_asyncapi_parser, ensure_compose_schema
 
     try:
+        check_build_tools()
         run_setup(err)
+        ensure_compose_schema(err)
+        ensure_asyncapi_parser(err)
     except SetupError as error:
         raise _fail(str(error)) from None
     err.print(f"[green]✓[/] cache ready in {cache_dir()}")
@@ -102,9 +106,15 @@ def status() -> None:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
     """Set up, then run pytest with any extra arguments (`bangkom test -k enroll -x`)."""
+    from deploy.local.infra import SetupError
     from deploy.local.paths import REPO_ROOT
+    from deploy.local.tools import ensure_test_tools
 
     setup()
+    try:
+        ensure_test_tools(err)
+    except SetupError as error:
+        raise _fail(str(error)) from None
     code = subprocess.call([sys.executable, "-m", "pytest", *ctx.args], cwd=REPO_ROOT)
     if code == 5:
         raise _fail("pytest collected no test: that is a failure", 5)

@@ -355,6 +355,8 @@ async def produce(bootstrap: str, records: Iterator[Record], *, linger_ms: int =
     `mirror`: also write every record to this one topic (Kafka's ConsumerPerformance reads one)."""
     from aiokafka import AIOKafkaProducer
 
+    from shared.events import KAFKA_HEADERS
+
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms,
                                 max_batch_size=512 * 1024, compression_type=None)
     await producer.start()
@@ -362,9 +364,11 @@ async def produce(bootstrap: str, records: Iterator[Record], *, linger_ms: int =
     try:
         pending = []
         for record in records:
-            pending.append(await producer.send(record.topic, record.value, key=record.key))
+            pending.append(await producer.send(record.topic, record.value, key=record.key,
+                                               headers=KAFKA_HEADERS))
             if mirror:
-                pending.append(await producer.send(mirror, record.value, key=record.key))
+                pending.append(await producer.send(mirror, record.value, key=record.key,
+                                                   headers=KAFKA_HEADERS))
             sent += 1
             if len(pending) >= 5000:
                 await asyncio.gather(*pending)

@@ -17,6 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
+# The CloudEvents Kafka protocol binding, structured content mode: the whole event is the value
+# and the `content-type` header says so. No `ce_` header beside it: a reader that finds any
+# `ce_` header must take the message for binary mode (the SDK's `from_kafka` does), and then
+# fails on the missing attributes.
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+KAFKA_HEADERS: list[tuple[str, bytes]] = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
 
 PersonId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="pseudonymous person id")]
 City = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]

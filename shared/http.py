@@ -1,8 +1,10 @@
 """HTTP edge shared by every service: one error format, request metrics, health, auth.
 
-Errors always answer JSON that names the field and the reason:
-    {"error": "invalid_input", "errors": [{"field": "nip", "reason": "..."}]}
-A database outage answers 503 (nothing was saved) and the next request after it returns works,
+Errors always answer JSON that names the field and the reason, whoever raised them (our code,
+FastAPI's validation, Starlette's routing, shared.json_guard's body checks):
+    {"error": "invalid_input", "message": "nip: ...", "errors": [{"field": "nip", "reason": "..."}]}
+A database outage answers 503 (a change sent meanwhile may or may not have been saved: POSTs
+that create take an Idempotency-Key, shared.idempotency) and the next request after it works,
 because the PyMongo client reconnects by itself.
 """
 
@@ -21,9 +23,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared import metrics
+from shared import asyncapi, metrics, openapi_errors
+from shared.api_docs import add_api_docs
 from shared.errors import DomainError
+from shared.json_guard import BodyRefused, JsonBodyGuard
 from shared.mongo import UNAVAILABLE
 from shared.settings import Settings
 
@@ -40,10 +45,13 @@ def create_api(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     health: Callable[[FastAPI], Any] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, version=VERSION, lifespan=lifespan)
+    app = FastAPI(title=title, version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
+    add_api_docs(app)
+    openapi_errors.install(app)
     app.state.settings = settings
     metrics.BUILD_INFO.info({"version": VERSION, "service": service, "node": settings.node})
     _install_errors(app)
+    app.add_middleware(JsonBodyGuard, refuse=_refused)  # inside the metrics: refusals count
     _install_metrics(app, settings, service)
 
     @app.get("/health", tags=["operations"], summary="Liveness and database reachability")
@@ -58,6 +66,11 @@ def create_api(
                 "database": "up" if ok else "down"}
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    @app.get("/asyncapi.json", tags=["operations"],
+             summary="AsyncAPI 3 document of every event (generated from shared/events.py)")
+    async def get_asyncapi() -> JSONResponse:
+        return JSONResponse(asyncapi.document())
+
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def get_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -69,12 +82,17 @@ def _error(status: int, code: str, errors: list[dict[str, str]], message: str) -
     return JSONResponse({"error": code, "message": message, "errors": errors}, status_code=status)
 
 
+def _refused(exc: BodyRefused) -> JSONResponse:
+    return _error(exc.status, _CODES.get(exc.status, "invalid_input"),
+                  [{"field": exc.field, "reason": exc.reason}], str(exc))
+
+
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_input(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")) or "body",
-             "reason": e["msg"]}
+            {"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path", "header"))
+             or "body", "reason": e["msg"]}
             for e in exc.errors()
         ]
         first = errors[0] if errors else {"field": "body", "reason": "invalid"}
@@ -84,24 +102,44 @@ def _install_errors(app: FastAPI) -> None:
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return _error(exc.status, exc.code, [{"field": exc.field, "reason": exc.reason}], str(exc))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        response = _error(exc.status_code, _CODES.get(exc.status_code, "error"), [], str(exc.detail))
+    # Starlette's class, so that its own 404 (no route) and 405 answer in our shape too.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        field = _FIELDS.get(exc.status_code, "request")
+        response = _error(exc.status_code, _CODES.get(exc.status_code, "error"),
+                          [{"field": field, "reason": str(exc.detail)}], str(exc.detail))
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
     for error_type in UNAVAILABLE:
         @app.exception_handler(error_type)
-        async def database_down(_: Request, exc: Exception) -> JSONResponse:
-            response = _error(503, "database_unavailable", [],
-                              "The database is not reachable right now; nothing was saved. "
-                              "Try again in a moment.")
+        async def database_down(request: Request, exc: Exception) -> JSONResponse:
+            # A write sent before the database stalled may still be applied when it resumes:
+            # a change is never said to be unsaved, only a read is plainly retried.
+            if request.method in ("GET", "HEAD"):
+                message = "The database is not reachable right now. Try again in a moment."
+            else:
+                message = ("The database did not answer, so whether this change was saved is "
+                           "not known. Send it again with the same Idempotency-Key header: it "
+                           "is applied at most once.")
+            response = _error(503, "database_unavailable",
+                              [{"field": "database", "reason": "did not answer"}], message)
             response.headers["Retry-After"] = "5"
             return response
 
+    @app.exception_handler(Exception)
+    async def crashed(_: Request, exc: Exception) -> JSONResponse:
+        # A bug of ours, never the client's input: the traceback goes to the log (uvicorn
+        # logs it), the client still gets the one error shape.
+        return _error(500, "internal_error", [{"field": "server", "reason": "internal error"}],
+                      "Something went wrong on our side; it has been logged.")
 
-_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+_CODES = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+          415: "unsupported_media_type", 422: "invalid_input", 503: "unavailable"}
+_FIELDS = {401: "authorization", 403: "authorization", 404: "path", 405: "method"}
 
 
 def _install_metrics(app: FastAPI, settings: Settings, service: str) -> None:

@@ -29,6 +29,7 @@ from shared import metrics
 from shared.errors import DomainError
 from shared.events import ContractError, Envelope, EventData, decode
 from shared.mongo import UNAVAILABLE
+from shared.outage import Outage
 from shared.settings import Settings
 from shared.topics import PARTITIONS, deadletter_topic
 
@@ -107,7 +108,8 @@ async def handle_message(
         except (ContractError, DomainError) as exc:
             return await _deadletter(broker, msg, group, settings, "processing", str(exc))
         except UNAVAILABLE as exc:  # outage: wait for it to end, never drop the event
-            await _backoff(attempt, f"database unavailable ({exc})", envelope)
+            _outage(group).failed(f"database unavailable ({exc})")
+            await asyncio.sleep(_delay(attempt))
         except Exception as exc:
             if attempt + 1 >= MAX_ATTEMPTS:
                 log.exception("giving up on event %s", envelope.id)
@@ -116,6 +118,7 @@ async def handle_message(
                 )
             await _backoff(attempt, f"{type(exc).__name__}: {exc}", envelope)
         attempt += 1
+    _outage(group).succeeded()
     metrics.EVENTS_CONSUMED.labels(settings.node, group, outcome).inc()
     # One line per event and consumer: with the relay's line, an event can be followed by id.
     log.info("event %s", outcome, extra={
@@ -127,8 +130,23 @@ async def handle_message(
     return outcome
 
 
+_OUTAGES: dict[str, Outage] = {}
+
+
+def _outage(group: str) -> Outage:
+    """The database outage as one consumer group lives it (its retries of one event)."""
+    if group not in _OUTAGES:
+        _OUTAGES[group] = Outage(f"consumer {group}", log)
+    return _OUTAGES[group]
+
+
+def _delay(attempt: int) -> float:
+    return min(0.2 * 2**attempt, 30.0)
+
+
 async def _backoff(attempt: int, why: str, envelope: Envelope) -> None:
-    delay = min(0.2 * 2**attempt, 30.0)
+    # a handler's bug, not an outage: at most MAX_ATTEMPTS lines, each naming the event
+    delay = _delay(attempt)
     log.warning("retrying event %s in %.1fs: %s", envelope.id, delay, why,
                 extra={"event_id": str(envelope.id), "city": envelope.city, "type": envelope.type})
     await asyncio.sleep(delay)
@@ -159,19 +177,20 @@ async def _deadletter(
     headers = deadletter_headers(kind=kind, reason=reason, group=group, record=record)
     log.warning("dead-lettering a message from %s: %s", headers["x-bangkom-source-topic"], reason)
     attempt = 0
+    outage = Outage(f"dead-letter publish of {group}", log)
     while True:  # the dead-letter topic is on the same broker: wait for it rather than lose
         try:
             await broker.publish(
                 msg.body, topic=deadletter_topic(settings.node), key=getattr(record, "key", None),
                 headers=headers,
             )
+            outage.succeeded()
             break
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            delay = min(0.5 * 2**attempt, 30.0)
-            log.error("dead-letter publish failed (%s); retrying in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
+            outage.failed(exc)
+            await asyncio.sleep(min(0.5 * 2**attempt, 30.0))
             attempt += 1
     metrics.DEADLETTERS.labels(settings.node, group, kind).inc()
     metrics.EVENTS_CONSUMED.labels(settings.node, group, "deadletter").inc()
@@ -182,6 +201,7 @@ async def report_lag(settings: Settings, groups: Sequence[str], every_seconds: f
     """Consumer lag per group and partition: log end offset minus committed offset."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     probe = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    outage = Outage("consumer lag report", log)
     started = False
     try:
         while True:
@@ -198,10 +218,11 @@ async def report_lag(settings: Settings, groups: Sequence[str], every_seconds: f
                     for tp, meta in committed.items():
                         lag = max(ends.get(tp, 0) - max(meta.offset, 0), 0)
                         metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(lag)
+                outage.succeeded()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("consumer lag not measured: %s", exc)
+                outage.failed(f"consumer lag not measured: {exc}")
             await asyncio.sleep(every_seconds)
     finally:  # however it ends (cancelled at shutdown, mostly), close both clients
         await probe.stop()

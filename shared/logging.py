@@ -17,6 +17,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from shared import outage
 from shared.settings import Settings
 
 CONTEXT_FIELDS = (
@@ -28,6 +29,7 @@ _HANDED_OVER = ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream")
 # Prometheus scrapes and container healthchecks hit these every few seconds; the request
 # metrics count them, so their access lines would only bury the requests people made.
 _UNLOGGED_PATHS = ("/metrics", "/health")
+_REPEATING = ("aiokafka", "kafka", "pymongo", "faststream", "asyncio")
 # Chatty client libraries: their INFO lines (connection bookkeeping) drown the events.
 _QUIETER = {"aiokafka": logging.WARNING, "pymongo": logging.WARNING, "httpx": logging.WARNING}
 
@@ -79,6 +81,9 @@ def configure(settings: Settings, service: str, *, stream: TextIO | None = None)
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter(settings.node, service))
     handler.addFilter(_DropProbes())
+    outage.SUMMARY_SECONDS = settings.outage_summary_seconds
+    # client libraries log every failed reconnect; ours count them in shared.outage instead
+    handler.addFilter(outage.RepeatFilter(_REPEATING))
     handler._bangkom = True  # type: ignore[attr-defined]  # marks the one to replace
 
     root = logging.getLogger()
@@ -93,4 +98,5 @@ def configure(settings: Settings, service: str, *, stream: TextIO | None = None)
         logger.propagate = True
     for name, level in _QUIETER.items():
         logging.getLogger(name).setLevel(level)
+    logging.captureWarnings(True)  # a library's DeprecationWarning is a JSON line too
     return handler

@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient
 
 from shared.kafka import ensure_topics
 from shared.mongo import UNAVAILABLE
+from shared.outage import Outage
 from shared.outbox import Relay
 from shared.settings import Settings
 
@@ -24,12 +25,14 @@ async def when_reachable(what: str, operation: Callable[[], Awaitable[Any]]) -> 
     needed to serve (indexes): a database down at boot must not keep the API, which answers
     503 meanwhile, from coming up."""
     delay = 0.5
+    outage = Outage(what, log)
     while True:
         try:
             await operation()
+            outage.succeeded()
             return
         except UNAVAILABLE as exc:
-            log.warning("%s not done yet (%s); retrying in %.0fs", what, exc, delay)
+            outage.failed(exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 

@@ -22,13 +22,14 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import metrics
-from shared.events import EVENT_TYPES, Envelope
-from shared.mongo import UNAVAILABLE
+from shared.outage import Outage
+from shared.events import EVENT_TYPES, KAFKA_HEADERS, Envelope
 from shared.settings import Settings
 from shared.topics import topic
 
@@ -151,6 +152,7 @@ class Relay:
         self.settings = settings
         self.service = service
         self.dedupe_topics = list(dedupe_topics)
+        self._outage = Outage(f"outbox relay of {service}", log)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -169,6 +171,7 @@ class Relay:
             self._wake.set()
 
     async def start(self) -> None:
+        self._outage = Outage(f"outbox relay of {self.service}", log)
         _relays.add(self)
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
 
@@ -191,14 +194,14 @@ class Relay:
                 if self._producer is None:
                     self._producer = await self._connect()
                 published = await self.publish_pending()
+                self._outage.succeeded()
                 backoff = 0.5
                 if published:
                     continue  # more may be waiting: drain before sleeping
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker or database down: keep the events, try again
-                level = logging.WARNING if isinstance(exc, UNAVAILABLE) else logging.ERROR
-                log.log(level, "outbox relay: %s; retrying in %.1fs", exc, backoff)
+                self._outage.failed(f"{type(exc).__name__}: {exc}")
                 # Part of the failed page may be in the log already: start over as after a
                 # crash, re-reading the topic tail so nothing is published twice.
                 self._scanned = float("-inf")  # and look at every pending document again
@@ -257,7 +260,7 @@ class Relay:
                         entry["topic"],
                         value=entry["value"].encode(),
                         key=entry["key"].encode(),
-                        headers=[("ce_id", entry["id"].encode()), ("ce_type", entry["type"].encode())],
+                        headers=KAFKA_HEADERS,
                     ))
                     metrics.EVENTS_PUBLISHED.labels(self.settings.node, self.service, entry["type"]).inc()
                     log.info("event sent to %s", entry["topic"], extra={
@@ -350,13 +353,25 @@ async def _read_tail_ids(settings: Settings, topics: Sequence[str]) -> set[str]:
             if not batch:
                 break
             for tp, records in batch.items():
-                for record in records:
-                    ids.update(v.decode() for k, v in record.headers if k == "ce_id")
+                ids.update(filter(None, map(_event_id, records)))
                 if await consumer.position(tp) >= ends[tp]:
                     waiting.discard(tp)
         return ids
     finally:
         await consumer.stop()
+
+
+def _event_id(record) -> str | None:
+    """The event id of a record: in its value (structured mode), or in the `ce_id` header the
+    relay wrote before it followed the Kafka binding exactly."""
+    for name, value in record.headers or ():
+        if name == "ce_id":
+            return value.decode()
+    try:
+        found = orjson.loads(record.value).get("id")
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return None  # not ours: nothing it could be a duplicate of
+    return found if isinstance(found, str) else None
 
 
 async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:

@@ -24,8 +24,13 @@ class Settings(BaseSettings):
     pseudonym_secret: SecretStr = SecretStr("local-demo-secret-change-me")
     # "sha256hex:role" entries, comma separated: only hashes of bearer tokens are configured.
     token_hashes: str = ""
+    # National only: "city:sha256hex" entries, comma separated: the cities' tokens it accepts,
+    # each for that city's own person ids and nothing else (services/evaluation/api.py).
+    city_token_hashes: str = ""
     outbox_poll_seconds: float = 0.2
     log_level: str = "INFO"
+    # During an outage: one summary line per this many seconds (shared.outage), not one per retry.
+    outage_summary_seconds: float = Field(60.0, gt=0)
     # Tests only: SIGKILL this process at a named point (see shared.outbox) to prove recovery.
     fault: str = ""
 

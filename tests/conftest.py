@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from deploy.local.federation import ServiceProcess, federation_topics, new_tokens, token_hashes
+from deploy.local.federation import (
+    ServiceProcess, city_token_hashes, federation_topics, new_tokens, token_hashes,
+)
 from deploy.local.infra import FerretDB, KafkaServer, setup
 from deploy.local.process import free_port, run_coroutine
 from shared.kafka import ensure_topics
@@ -61,6 +63,8 @@ class Infra:
         `.kill()` crashes it, `.start()` brings it back on the same port.
         """
         self.token(node)  # a node outside the federation gets tokens too
+        if service == "evaluation":  # the cities' tokens known so far may read their own ids
+            extra_env = {"city_token_hashes": city_token_hashes(self.tokens), **extra_env}
         proc = ServiceProcess(
             node=node, service=service, port=free_port(), kafka_bootstrap=self.kafka_bootstrap,
             mongo_url=self.mongo_url, token_hashes=token_hashes(self.tokens[node]),

@@ -85,6 +85,12 @@ def token_hashes(tokens: dict[str, str]) -> str:
     return ",".join(f"{hash_token(token)}:{role}" for role, token in tokens.items())
 
 
+def city_token_hashes(tokens: dict[str, dict[str, str]]) -> str:
+    """The nation's `BANGKOM_CITY_TOKEN_HASHES`: `city:sha256hex` for every city token."""
+    return ",".join(f"{node}:{hash_token(token)}" for node, roles in tokens.items()
+                    if node != NATIONAL for token in roles.values())
+
+
 # -- one service -----------------------------------------------------------------------------------
 
 class ServiceProcess(ManagedProcess):
@@ -110,6 +116,8 @@ class ServiceProcess(ManagedProcess):
             "BANGKOM_HTTP_PORT": str(port),
             **{_env_name(key): str(value) for key, value in (extra_env or {}).items()},
         }
+        if service == "evaluation":  # the nation never turns ids back into NIPs: no key
+            del self.env["BANGKOM_PSEUDONYM_SECRET"]
         super().__init__(log_path=log_dir / f"{self.name}.log", die_with_parent=die_with_parent)
 
     @property
@@ -313,7 +321,8 @@ class Federation:
                 node=spec.node, service=spec.service, port=spec.port,
                 kafka_bootstrap=self.kafka_bootstrap, mongo_url=self.mongo_url,
                 token_hashes=token_hashes(tokens[spec.node]), pseudonym_secret=secret,
-                log_dir=self.state.logs)
+                log_dir=self.state.logs,
+                extra_env={"city_token_hashes": city_token_hashes(tokens)} if spec.node == NATIONAL else None)
             proc.spawn()  # all nine start together; the waits below overlap
             started.append(spec.name)
             self.state.record(spec.name, proc, spec.url)

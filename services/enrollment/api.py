@@ -16,12 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.errors import DomainError
 from shared.events import CancelReason, CompetencyType, EnrollmentPromoted
 from shared.http import require
+from shared.idempotency import IdempotencyKey
 
 from . import handlers
 from .domain import Enrollment, Roster, StaffMember
 from .handlers import Deps
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
+MAX_OFFSET = 10_000_000  # far beyond any register, and inside the 64 bits the database stores
 router = APIRouter()
 viewer, operator = require("viewer"), require("operator")
 
@@ -68,10 +70,10 @@ class NeedIn(_Body):
     competency_type: CompetencyType
     competency: str
     unit: str
-    staff_count: int
+    staff_count: int = Field(ge=1, le=1_000_000)
     priority: Literal["high", "medium", "low"]
     source: Literal["survey", "forum"]
-    plan_year: int
+    plan_year: int = Field(ge=2000, le=2100)
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -116,7 +118,7 @@ async def post_staff(body: StaffIn, deps: Deps = Depends(get_deps)) -> JSONRespo
 @router.get("/staff", tags=["staff"], dependencies=[viewer])
 async def get_staff(
     deps: Deps = Depends(get_deps), unit: str | None = None,
-    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     total, members = await handlers.list_staff(deps, unit=unit, limit=limit, offset=offset)
     return {"total": total, "items": [staff_view(m) for m in members]}
@@ -181,10 +183,16 @@ async def get_roster(session_id: str, deps: Deps = Depends(get_deps)) -> dict[st
             "waitlist": [person(e, i) for i, e in enumerate(roster.waitlist, start=1)]}
 
 
-@router.post("/enrollments", tags=["enrollments"], dependencies=[operator], status_code=201)
-async def post_enrollment(body: EnrollmentIn, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
-    roster, entry = await handlers.enroll(deps, **body.model_dump())
-    return enrollment_view(roster, entry)
+_REPLAYED = {200: {"description": "what an earlier request with the same Idempotency-Key "
+                                  "created; nothing new written"}}
+
+
+@router.post("/enrollments", tags=["enrollments"], dependencies=[operator], status_code=201,
+             responses=_REPLAYED)
+async def post_enrollment(body: EnrollmentIn, deps: Deps = Depends(get_deps),
+                          key: IdempotencyKey = None) -> JSONResponse:
+    roster, entry, created = await handlers.enroll_once(deps, key=key, **body.model_dump())
+    return JSONResponse(enrollment_view(roster, entry), status_code=201 if created else 200)
 
 
 @router.post("/enrollments/{enrollment_id}/cancel", tags=["enrollments"], dependencies=[operator])
@@ -197,14 +205,17 @@ async def cancel_enrollment(enrollment_id: str, body: CancelIn,
 
 # --- training needs ----------------------------------------------------------------------------
 
-@router.post("/needs", tags=["needs"], dependencies=[operator], status_code=201)
-async def post_need(body: NeedIn, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
-    need = await handlers.submit_need(deps, **body.model_dump())
-    return need.model_dump(mode="json")
+@router.post("/needs", tags=["needs"], dependencies=[operator], status_code=201,
+             responses=_REPLAYED)
+async def post_need(body: NeedIn, deps: Deps = Depends(get_deps),
+                    key: IdempotencyKey = None) -> JSONResponse:
+    need, created = await handlers.submit_need(deps, key=key, **body.model_dump())
+    return JSONResponse(need.model_dump(mode="json"), status_code=201 if created else 200)
 
 
 @router.get("/needs", tags=["needs"], dependencies=[viewer])
-async def get_needs(deps: Deps = Depends(get_deps), plan_year: int | None = None,
+async def get_needs(deps: Deps = Depends(get_deps),
+                    plan_year: int | None = Query(None, ge=2000, le=2100),
                     unit: str | None = None) -> dict[str, Any]:
     items = await handlers.list_needs(deps, plan_year=plan_year, unit=unit)
     for item in items:

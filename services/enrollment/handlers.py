@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from shared import metrics
 from shared.errors import ConflictError, NotFoundError
+from shared.idempotency import KeyReused, derived_id
 from shared.events import (
     EnrollmentCancelled, EnrollmentCreated, EnrollmentPromoted, EnrollmentWaitlisted, Envelope,
     EventData, SessionCancelled, SessionScheduled, TrainingNeedSubmitted,
@@ -54,12 +55,15 @@ class RosterRepository(Protocol):
 
 
 class NeedRepository(Protocol):
-    async def add(self, need: TrainingNeedSubmitted, *, submitted_at: dt.datetime) -> None: ...
+    async def add(self, need: TrainingNeedSubmitted, *, submitted_at: dt.datetime) -> bool: ...
+    async def get(self, need_id: str) -> TrainingNeedSubmitted | None: ...
     async def search(self, *, plan_year: int | None, unit: str | None) -> list[dict[str, Any]]: ...
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    # BSON dates hold milliseconds: an answer made now and one read back later must agree
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _new_id() -> str:
@@ -131,14 +135,40 @@ async def list_staff(deps: Deps, *, unit: str | None, limit: int, offset: int) -
 # --- enrollment --------------------------------------------------------------------------------
 
 async def enroll(deps: Deps, *, session_id: str, nip: str, nominated_by: str,
-                 late: bool = False) -> tuple[Roster, Enrollment]:
+                 late: bool = False, enrollment_id: str | None = None) -> tuple[Roster, Enrollment]:
     """Seat a registered person in a session, or put them on its waitlist."""
     member = await find_staff(deps, nip)
-    participant, enrollment_id = Participant.of(member, deps.person_id(member.nip)), deps.new_id()
+    participant = Participant.of(member, deps.person_id(member.nip))
+    enrollment_id = enrollment_id or deps.new_id()
     return await _change_roster(
         deps, lambda: _roster_or_404(deps.rosters.get(session_id), "session_id"),
         lambda roster: roster.enroll(participant, enrollment_id=enrollment_id,
                                      nominated_by=nominated_by, now=deps.clock(), late=late))
+
+
+async def enroll_once(deps: Deps, *, key: str | None, session_id: str, nip: str,
+                      **fields: Any) -> tuple[Roster, Enrollment, bool]:
+    """`enroll`, where a retry with the same idempotency key finds the enrollment the first
+    request made (its id is derived from the key, and it lives in the roster's one document)
+    and returns it with False instead of enrolling again."""
+    if key is None:
+        return (*await enroll(deps, session_id=session_id, nip=nip, **fields), True)
+    enrollment_id = derived_id(key, scope=f"{deps.city}/enrollments")
+    for attempt in (1, 2):
+        roster = await deps.rosters.by_enrollment(enrollment_id)
+        if roster is not None:
+            entry = next(e for e in roster.enrolled + roster.waitlist + roster.cancelled
+                         if e.enrollment_id == enrollment_id)
+            if (roster.info.session_id, entry.participant.nip) != (session_id, nip):
+                raise KeyReused()
+            return roster, entry, False
+        try:
+            return (*await enroll(deps, session_id=session_id, nip=nip,
+                                  enrollment_id=enrollment_id, **fields), True)
+        except ConflictError:
+            if attempt == 2:  # the first request's write landed meanwhile: answer with it
+                raise
+    raise AssertionError("unreachable")
 
 
 async def cancel_enrollment(
@@ -215,10 +245,18 @@ async def apply_session_event(deps: Deps, envelope: Envelope, payload: EventData
 
 # --- training needs ----------------------------------------------------------------------------
 
-async def submit_need(deps: Deps, **fields: Any) -> TrainingNeedSubmitted:
-    need = domain.submit_need(need_id=deps.new_id(), **fields)
-    await deps.needs.add(need, submitted_at=deps.clock())
-    return need
+async def submit_need(deps: Deps, *, key: str | None = None,
+                      **fields: Any) -> tuple[TrainingNeedSubmitted, bool]:
+    """The need recorded, and False when an earlier request with the same idempotency key
+    had recorded it (its id is derived from the key): nothing new is written."""
+    need_id = derived_id(key, scope=f"{deps.city}/needs") if key else deps.new_id()
+    need = domain.submit_need(need_id=need_id, **fields)
+    if await deps.needs.add(need, submitted_at=deps.clock()):
+        return need, True
+    first = await deps.needs.get(need_id)
+    if key is None or first != need:
+        raise KeyReused()
+    return first, False
 
 
 async def list_needs(deps: Deps, *, plan_year: int | None, unit: str | None) -> list[dict[str, Any]]:

@@ -56,11 +56,11 @@ def parse_staff_csv(text: str) -> ParsedCsv:
         raise DomainError("file", "is empty: expected a header row " + ",".join(COLUMNS))
     delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
     reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-    columns = _header(next(reader))
+    columns = _header(next(_rows(reader)))
     rows: list[tuple[int, StaffMember]] = []
     errors: list[RowError] = []
     first_line: dict[str, int] = {}
-    for cells in reader:
+    for cells in _rows(reader):
         line = reader.line_num  # physical line, right even after a quoted multi-line cell
         if not any(cell.strip() for cell in cells):
             continue  # blank lines at the end of exported sheets
@@ -81,6 +81,15 @@ def parse_staff_csv(text: str) -> ParsedCsv:
         first_line[member.nip] = line
         rows.append((line, member))
     return ParsedCsv(rows, errors)
+
+
+def _rows(reader):
+    """The reader's rows; a cell beyond the csv module's limit (131,072 characters) refuses the
+    file naming its line: it is nearly always a quote left open, which swallows what follows."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise DomainError("file", f"line {reader.line_num}: {exc} (is a quote left open?)") from None
 
 
 def _header(cells: list[str]) -> list[str | None]:

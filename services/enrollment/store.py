@@ -199,9 +199,21 @@ class NeedStore:
         self.coll = db[NEEDS]
         self.city = city
 
-    async def add(self, need: TrainingNeedSubmitted, *, submitted_at: dt.datetime) -> None:
+    async def add(self, need: TrainingNeedSubmitted, *, submitted_at: dt.datetime) -> bool:
+        """False when a need with this id exists (an idempotent retry): nothing is written."""
         doc = {"_id": need.need_id, **need.model_dump(exclude={"need_id"}), "submitted_at": submitted_at}
-        await outbox.insert(self.coll, doc, _wrap([need], self.city, submitted_at))
+        try:
+            await outbox.insert(self.coll, doc, _wrap([need], self.city, submitted_at))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get(self, need_id: str) -> TrainingNeedSubmitted | None:
+        doc = await self.coll.find_one({"_id": need_id})
+        if doc is None:
+            return None
+        fields = set(TrainingNeedSubmitted.model_fields) - {"need_id"}
+        return TrainingNeedSubmitted(need_id=need_id, **{k: doc[k] for k in fields})
 
     async def search(self, *, plan_year: int | None, unit: str | None) -> list[dict[str, Any]]:
         query: dict[str, Any] = {}

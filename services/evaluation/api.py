@@ -3,24 +3,30 @@
 Handlers are `async def` on purpose: they run on the event loop, between two batches the
 ingest merges, never in a thread while a merge is changing the dicts they read.
 
-No authentication for reading, for now: every answer is an aggregate (counts, rates, rupiah)
-except the below-20-JP list, which holds pseudonymous person ids only (no NIP, no name; the
-key to them stays in the cities). Writing is impossible: the figures come only from Kafka.
+No authentication for the aggregates (counts, rates, rupiah): they hold no person. Person ids
+are personal data all the same (every city holds the pseudonym key, and the NIP space is small
+enough to try every NIP), so the below-20-JP list is served only to the city the people belong
+to, with one of that city's tokens (`BANGKOM_CITY_TOKEN_HASHES`): never publicly, never to
+another city. Writing is impossible: the figures come only from Kafka.
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from services.evaluation import queries as q
 from services.evaluation.figures import Figures
 from shared.errors import NotFoundError
 from shared.events import CompetencyType, Method, Provider
+from shared.http import hash_token
 
 router = APIRouter(tags=["national evaluation"])
+_bearer = HTTPBearer(auto_error=False)
 
 Rate = Annotated[float | None, Field(description="0..1; null when there is nothing to divide by")]
 
@@ -141,8 +147,12 @@ class NationalFigures(BaseModel):
 class CityDetail(Summary):
     city: str
     last_event_time: float | None = Field(description="epoch seconds of the newest event")
-    below_target_person_ids: list[str] = Field(
-        description="pseudonymous ids of staff below 20 JP in `jp.year`")
+
+
+class BelowTarget(BaseModel):
+    city: str
+    year: int | None
+    person_ids: list[str] = Field(description="pseudonymous ids of staff below 20 JP in `year`")
 
 
 class City(BaseModel):
@@ -205,6 +215,43 @@ async def get_cities(fig: Fig) -> list[dict]:
 async def get_city(city: str, fig: Fig, f: Filt) -> dict:
     _known(fig, city)
     return q.city_detail(fig, city, f)
+
+
+def city_token_table(settings) -> dict[str, str]:
+    """sha256 hex of a city's token -> that city, from `city:hash` entries."""
+    table: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in settings.city_token_hashes.split(","))):
+        city, _, digest = item.partition(":")
+        if city and digest:
+            table[digest.lower()] = city
+    return table
+
+
+async def own_city(request: Request, city: str,
+                   credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
+    """Admit a token of `city` itself (viewer or operator), as configured at the nation."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise HTTPException(401, f"Person ids are given only to {city}: send one of its tokens "
+                                 "as 'Authorization: Bearer <token>'.", challenge)
+    digest = hash_token(credentials.credentials)
+    owner = next((c for h, c in city_token_table(request.app.state.settings).items()
+                  if hmac.compare_digest(h, digest)), None)
+    if owner is None:
+        raise HTTPException(401, "Unknown or revoked token.", challenge)
+    if owner != city:
+        raise HTTPException(403, f"This token belongs to {owner}; these people belong to {city}.")
+    return owner
+
+
+@router.get("/cities/{city}/below-target", response_model=BelowTarget,
+            summary="The city's own staff below 20 JP (person ids): that city's token only")
+async def get_below_target(fig: Fig, city: Annotated[str, Depends(own_city)],
+                           year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> dict:
+    _known(fig, city)
+    year = year or q.latest_year(fig, city)
+    return {"city": city, "year": year,
+            "person_ids": q.below_target(fig, city, year) if year is not None else []}
 
 
 @router.get("/timeseries", response_model=Timeseries, summary="One measure per month")

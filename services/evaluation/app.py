@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from services.evaluation import api, web
 from services.evaluation.ingest import NationalIngest
 from services.evaluation.store import DeltaStore
+from shared import logging as json_logging
 from shared.http import create_api
 from shared.kafka import ensure_topics
 from shared.mongo import connect
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # This process is the national evaluation whatever the environment says.
     settings = (settings or Settings(node=NATIONAL, service="evaluation")).model_copy(
         update={"service": "evaluation"})
+    json_logging.configure(settings, "evaluation")
     client = connect(settings)
     ingest = NationalIngest(settings, DeltaStore(client[settings.database]))
 

@@ -40,7 +40,8 @@ from services.evaluation.figures import Figures
 from services.evaluation.store import DeltaStore, Generation, Partition
 from services.evaluation.triage import RejectedError, admit
 from shared import metrics
-from shared.events import Envelope
+from shared.events import KAFKA_HEADERS, Envelope
+from shared.outage import Outage
 from shared.kafka import REDELIVER_TO, deadletter_headers, ensure_topics
 from shared.settings import Settings
 from shared.topics import CITY_EVENTS_PATTERN, NATIONAL_GROUP, deadletter_topic, topic
@@ -71,6 +72,8 @@ class NationalIngest:
         self.figures = Figures()
         self.marks: dict[Partition, int] = {}  # high-water mark per partition, from the database
         self.generation = Generation(0, False)
+        self._database_outage = Outage("national database", log)
+        self._kafka_outage = Outage("national consumer's Kafka", log)
         self.ready = asyncio.Event()  # set once the figures are loaded from the database
         self._producer: AIOKafkaProducer | None = None
         self._dirty_cities: set[str] = set()
@@ -100,7 +103,7 @@ class NationalIngest:
                     await self.consume(self._replay_started)
                 except KafkaError as exc:
                     # reloading from the deltas afterwards is always right: they are the truth
-                    log.warning("Kafka unavailable (%s); consuming again in 5 s", exc)
+                    self._kafka_outage.failed(f"{exc}; consuming again in 5 s")
                     await asyncio.sleep(5)
         finally:
             await self.close()
@@ -180,6 +183,7 @@ class NationalIngest:
             await consumer.start()
             consumer.assign(partitions)
             await _seek_to_marks(consumer, self.marks, partitions)
+        self._kafka_outage.succeeded()
         last_lag = 0.0
         try:
             while not await done(consumer):
@@ -208,7 +212,7 @@ class NationalIngest:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             self._batches.clear()  # unwritten: Kafka redelivers them from the stored marks
-            await consumer.stop()
+            await _stop(consumer)
 
     async def _reduce(self, tp: TopicPartition, records: list) -> None:
         """Add one poll's records of a partition to its batch (in memory, not yet counted)."""
@@ -362,7 +366,7 @@ class NationalIngest:
             if name not in self._insight_topics:
                 await ensure_topics(self.settings.kafka_bootstrap, [name])
                 self._insight_topics.add(name)
-            await self._producer.send_and_wait(name, envelope.to_bytes(),
+            await self._producer.send_and_wait(name, envelope.to_bytes(), headers=KAFKA_HEADERS,
                                                key=envelope.subject.encode())
         except KafkaError as exc:
             log.warning("insight %s not sent (%s); next round retries", payload.insight_id, exc)
@@ -378,10 +382,12 @@ class NationalIngest:
         attempt = 0
         while True:
             try:
-                return await operation()
+                found = await operation()
+                self._database_outage.succeeded()
+                return found
             except PyMongoError as exc:
                 attempt += 1
-                log.warning("database call failed (%s); retry %d", exc, attempt)
+                self._database_outage.failed(exc)
                 await asyncio.sleep(min(0.05 * 2**attempt, 10.0))
 
 
@@ -396,6 +402,19 @@ class _Batch:
     delta: Figures = field(default_factory=Figures)
     outcomes: Counter[str] = field(default_factory=Counter)
     times: list[dt.datetime] = field(default_factory=list)
+
+
+async def _stop(consumer: AIOKafkaConsumer) -> None:
+    """consumer.stop(), minus an aiokafka 0.14 race: a consumer without a group, stopped just
+    after its start (a restarted rebuild worker with little left to read), cancels and awaits a
+    coordinator task that never ran, whose CancelledError then escapes stop() although nobody
+    cancelled us; the worker died of it and was counted as a crash."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 def _redelivered_elsewhere(headers) -> bool:

@@ -260,12 +260,10 @@ def national(fig: Figures, filters: Filters = Filters()) -> dict[str, Any]:
 
 def city_detail(fig: Figures, city: str, filters: Filters = Filters()) -> dict[str, Any]:
     detail = summary(fig, filters, city)
-    year = detail["jp"]["year"]
     return {
         "city": city,
         "last_event_time": fig.last_event.get(city),
         **detail,
-        "below_target_person_ids": below_target(fig, city, year) if year is not None else [],
     }
 
 

@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.sessions import domain
@@ -16,6 +17,7 @@ from services.sessions.domain import Session
 from services.sessions.handlers import SessionsService
 from shared.events import PersonId
 from shared.http import require
+from shared.idempotency import IdempotencyKey
 
 router = APIRouter(tags=["sessions"])
 READ = [require("viewer")]
@@ -38,7 +40,7 @@ class CancelBody(_Body):
 
 
 class AttendanceBody(_Body):
-    day: int = Field(ge=1, description="day of the session, or meeting number for mentoring")
+    day: int = Field(ge=1, le=1000, description="day of the session, or meeting number for mentoring")
     present: list[PersonId] = Field(default_factory=list, max_length=10_000)
     absent: list[PersonId] = Field(default_factory=list, max_length=10_000)
 
@@ -86,9 +88,13 @@ def session_summary(session: Session) -> dict[str, Any]:
     }
 
 
-@router.post("/sessions", status_code=201, dependencies=WRITE, summary="Schedule a session")
-async def schedule_session(body: domain.SessionPlan, sessions: Service) -> dict[str, Any]:
-    return session_view(await sessions.schedule(body))
+@router.post("/sessions", status_code=201, dependencies=WRITE, summary="Schedule a session",
+             responses={200: {"description": "the session an earlier request with the same "
+                                             "Idempotency-Key scheduled; nothing new written"}})
+async def schedule_session(body: domain.SessionPlan, sessions: Service,
+                           key: IdempotencyKey = None) -> JSONResponse:
+    session, created = await sessions.schedule(body, key=key)
+    return JSONResponse(session_view(session), status_code=201 if created else 200)
 
 
 @router.get("/sessions", dependencies=READ, summary="Sessions, latest start first")

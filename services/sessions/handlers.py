@@ -24,6 +24,7 @@ from services.sessions.domain import Session
 from shared import metrics
 from shared.errors import ConflictError, DomainError, NotFoundError
 from shared.events import Envelope, EventData, InsightPublished
+from shared.idempotency import KeyReused, derived_id
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,16 +85,25 @@ class SessionsService:
 
     # --- sessions -------------------------------------------------------------------------
 
-    async def schedule(self, plan: domain.SessionPlan) -> Session:
+    async def schedule(self, plan: domain.SessionPlan, *, key: str | None = None) -> tuple[Session, bool]:
+        """The session scheduled, and False when it is the one an earlier request with the
+        same idempotency key already scheduled (nothing new is written)."""
         for _ in range(SAVE_ATTEMPTS):
             # Short ids keep certificate numbers readable; a clash just draws another.
-            session_id = secrets.token_hex(4).upper()
+            session_id = (derived_id(key, scope=f"{self.city}/sessions", length=8).upper()
+                          if key else secrets.token_hex(4).upper())
             session, payloads = domain.schedule(plan, session_id=session_id, city=self.city)
             try:
                 await self.store.add_session(session, self._wrap(payloads))
-                return session
+                return session, True
             except DuplicateKeyError:
-                continue
+                if not key:
+                    continue
+                first, _ = await self._load(session_id)
+                if first.model_dump(include=set(plan.model_fields)) != session.model_dump(
+                        include=set(plan.model_fields)):
+                    raise KeyReused() from None
+                return first, False
         raise ConflictError("session_id", "could not draw a free session id; try again")
 
     async def cancel(self, session_id: str, reason: str) -> Session:

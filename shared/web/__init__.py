@@ -23,6 +23,10 @@ _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=ut
           ".json": "application/json; charset=utf-8", ".svg": "image/svg+xml",
           ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
 _bearer = HTTPBearer(auto_error=False)
+# What `/ui/static/` may serve: the files shipped in the package, listed once. A lookup in this
+# table, never a path built from the request, so `%00`, `..` or a path of 3,000 segments is a
+# plain 404 (it used to reach the filesystem and fail as a 500).
+SHIPPED = {p.relative_to(STATIC).as_posix(): p for p in STATIC.rglob("*") if p.is_file()}
 
 
 def cors_headers(request: Request) -> dict[str, str]:
@@ -84,8 +88,8 @@ def common_router(home: str | None, *, sign_in: bool = True) -> APIRouter:
 
     @router.get("/ui/static/{path:path}")
     async def asset(path: str) -> FileResponse:
-        file = (STATIC / path).resolve()
-        if STATIC.resolve() not in file.parents or not file.is_file():
+        file = SHIPPED.get(path)
+        if file is None:
             raise HTTPException(404, "No such file.")
         return FileResponse(file, media_type=_TYPES.get(file.suffix, "application/octet-stream"),
                             headers={"Cache-Control": "no-cache"})

@@ -1,8 +1,9 @@
 """Browser tests: Debian's chromium driven by Playwright against real services.
 
 The services run on the real Kafka and FerretDB of the session's `infra` fixture
-(tests/conftest.py), shared with the integration tests. Every test here is marked `browser`; without chromium or the
-playwright package they are skipped. Screenshots go to test-artifacts/ (gitignored).
+(tests/conftest.py), shared with the integration tests. Every test here is marked `browser`; without
+chromium they fail naming the install command (`bangkom test` installs it when run as root).
+Screenshots go to test-artifacts/ (gitignored).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import pytest
 
 from browser_helpers import CHROMIUM, Federation
 
-playwright = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api as playwright
+
+from deploy.local.tools import install_command
 
 _HERE = Path(__file__).parent
 
@@ -23,8 +26,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE in item.path.parents:
             item.add_marker(pytest.mark.browser)
-            if not shutil.which(CHROMIUM):
-                item.add_marker(pytest.mark.skip(reason=f"{CHROMIUM} is not installed (apt-get install chromium)"))
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +35,8 @@ def federation(infra) -> Federation:
 
 @pytest.fixture(scope="session")
 def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is not installed: {install_command(['chromium'])} (as root)")
     with playwright.sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=CHROMIUM,

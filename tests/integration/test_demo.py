@@ -13,6 +13,8 @@ import uuid
 import httpx
 import pytest
 
+from cloudevents.core.formats.json import JSONFormat
+
 from deploy import demo
 from services.enrollment.domain import parse_nip
 from services.sessions.domain import SessionPlan, check_plan
@@ -128,7 +130,10 @@ def test_nation_sees_the_city(city) -> None:
     assert jp["jp_total"] == row["jp_credited"]
     assert jp["at_least_target"] == row["people_at_least_20_jp"]
     assert 0 < jp["jp_per_person"] < 20
-    assert len(view["below_target_person_ids"]) == row["people_below_20_jp"]
+    own = httpx.get(f"{city['national']}/cities/{city['node']}/below-target", timeout=10,
+                    headers={"Authorization": f"Bearer {city['tokens'][city['node']]['viewer']}"})
+    assert len(own.json()["person_ids"]) == row["people_below_20_jp"]
+    assert httpx.get(f"{city['national']}/cities/{city['node']}/below-target").status_code == 401
 
     learning = view["learning"]
     assert learning["pairs"] > 0 and learning["post_mean"] > learning["pre_mean"]
@@ -151,3 +156,43 @@ def test_a_second_load_changes_nothing(city) -> None:
                       headers={"Authorization": f"Bearer {city['tokens'][node]['viewer']}"}) as http:
         sessions = http.get("/sessions").json()
     assert len(sessions) == city["summary"]["cities"][node]["sessions"]
+
+
+# --- the wire format, read by the CloudEvents project's own SDK -----------------------------
+
+def sdk_reads(record):
+    """The record as the CloudEvents Python SDK reads a Kafka message (content mode detected
+    from the headers, as any consumer built on it does)."""
+    from cloudevents.core.bindings import kafka as ce_kafka
+
+    message = ce_kafka.KafkaMessage(headers={k: v for k, v in record.headers or ()},
+                                    key=record.key, value=record.value)
+    return ce_kafka.from_kafka(message, JSONFormat())
+
+
+async def test_every_message_on_the_city_topics_is_read_by_the_cloudevents_sdk(city, infra) -> None:
+    import asyncio
+
+    from shared.events import EVENT_TYPES, decode
+    from shared.topics import topic
+
+    node = city["node"]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not (insights := await infra.read_topic(topic(node, "insights"))):
+        assert time.monotonic() < deadline, "the nation sent the city no insight"
+        await asyncio.sleep(1)
+    seen_types: set[str] = set()
+    for stream in ("enrollment", "sessions", "insights"):
+        records = insights if stream == "insights" else await infra.read_topic(topic(node, stream))
+        assert records, stream
+        for record in records:
+            assert dict(record.headers)["content-type"] == b"application/cloudevents+json"
+            event = sdk_reads(record)
+            ours, payload = decode(record.value)
+            assert event.get_id() == str(ours.id) and event.get_type() == ours.type
+            assert event.get_source() == ours.source and event.get_subject() == ours.subject
+            assert event.get_extension("city") == node
+            assert event.get_data() == payload.model_dump(mode="json")
+            seen_types.add(event.get_type())
+    # the demo's programme exercises nearly every contract: the check is not vacuous
+    assert len(seen_types) >= len(EVENT_TYPES) - 3, sorted(set(EVENT_TYPES) - seen_types)

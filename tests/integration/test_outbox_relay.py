@@ -11,7 +11,7 @@ import uuid
 from pymongo import AsyncMongoClient
 
 from shared import outbox
-from shared.events import Envelope, StaffRegistered
+from shared.events import Envelope, StaffRegistered, decode
 from shared.kafka import ensure_topics
 from shared.pseudonym import person_id
 from shared.settings import Settings
@@ -30,8 +30,7 @@ def _event(n: int) -> Envelope:
 async def _published(infra, event: Envelope, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ids = {h[1].decode() for r in await infra.read_topic(TOPIC) for h in r.headers
-               if h[0] == "ce_id"}
+        ids = {str(decode(r.value)[0].id) for r in await infra.read_topic(TOPIC)}
         if str(event.id) in ids:
             return
         await asyncio.sleep(0.2)
@@ -87,6 +86,5 @@ async def test_hinted_writes_are_published_without_a_scan_and_a_rescan_finds_the
     finally:
         await relay.stop()
         await client.close()
-    published = [h[1].decode() for r in await infra.read_topic(TOPIC) for h in r.headers
-                 if h[0] == "ce_id"]
+    published = [str(decode(r.value)[0].id) for r in await infra.read_topic(TOPIC)]
     assert sorted(published) == sorted(str(e.id) for e in (first, second, third))  # once each

@@ -12,7 +12,6 @@ figures database (its own consumer group).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -22,6 +21,8 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+
+from deploy.local.tools import install_command
 import yaml
 
 from deploy.local.process import free_port
@@ -36,11 +37,9 @@ SCRAPE_SECONDS = 1
 @pytest.fixture(scope="module")
 def prometheus_binary() -> str:
     path = shutil.which("prometheus")
-    if path:
-        return path
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("prometheus is missing in CI: install Debian's `prometheus` package")
-    pytest.skip("prometheus not installed (apt-get install -y prometheus)")
+    if not path:
+        pytest.fail(f"prometheus is not installed: {install_command(['prometheus'])} (as root)")
+    return path
 
 
 @pytest.fixture(scope="module")

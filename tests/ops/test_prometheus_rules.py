@@ -1,8 +1,7 @@
 """The Prometheus configuration and alert rules are valid, and every alert is unit-tested.
 
-promtool comes from Debian's `prometheus` package. Without it these tests skip on a developer's
-machine, but fail in CI (CI=true): there a missing promtool means the rules went unchecked
-(fixture `promtool` in conftest.py).
+promtool comes from Debian's `prometheus` package, which `bangkom test` installs when run as
+root; without it these tests fail naming the install command (fixture `promtool` in conftest.py).
 """
 
 import subprocess

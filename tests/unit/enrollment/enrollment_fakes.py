@@ -87,9 +87,16 @@ class FakeNeeds:
         self.docs: list[dict[str, Any]] = []
         self.events: list[EventData] = []
 
-    async def add(self, need: TrainingNeedSubmitted, *, submitted_at) -> None:
+    async def add(self, need: TrainingNeedSubmitted, *, submitted_at) -> bool:
+        if any(d["need_id"] == need.need_id for d in self.docs):
+            return False
         self.docs.append({**need.model_dump(), "submitted_at": submitted_at})
         self.events.append(need)
+        return True
+
+    async def get(self, need_id: str):
+        found = [d for d in self.docs if d["need_id"] == need_id]
+        return TrainingNeedSubmitted(**{k: v for k, v in found[0].items() if k != "submitted_at"}) if found else None
 
     async def search(self, *, plan_year, unit):
         return [dict(d) for d in self.docs

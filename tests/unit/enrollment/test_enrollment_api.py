@@ -143,7 +143,7 @@ async def test_needs_round_trip(client):
     listed = (await client.get("/needs", params={"plan_year": 2027}, headers=as_viewer())).json()["items"]
     assert [n["need_id"] for n in listed] == [created.json()["need_id"]]
     bad = await client.post("/needs", json={**body, "staff_count": 0})
-    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "staff_count"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "staff_count"
 
 
 async def test_a_database_outage_is_503_and_saves_nothing(client, deps):
@@ -157,3 +157,25 @@ async def test_a_database_outage_is_503_and_saves_nothing(client, deps):
                                                  "position_type": "structural", "rank_group": "IV"})
     assert (response.status_code, response.json()["error"]) == (503, "database_unavailable")
     assert deps.staff.docs == {}
+
+
+async def test_a_retry_with_the_same_idempotency_key_returns_the_first_answer(client, deps):
+    await client.post("/staff", json={"nip": BUDI, "name": "Budi", "unit": "Bappeda",
+                                      "position_type": "structural", "rank_group": "IV"})
+    body = {"session_id": "s-1", "nip": BUDI, "nominated_by": "self"}
+    first = await client.post("/enrollments", json=body, headers={"Idempotency-Key": "k-1"})
+    again = await client.post("/enrollments", json=body, headers={"Idempotency-Key": "k-1"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    roster = await deps.rosters.get("s-1")
+    assert len(roster.enrolled + roster.waitlist) == 1
+    other = await client.post("/enrollments", json={**body, "nip": SRI},
+                              headers={"Idempotency-Key": "k-1"})
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "Idempotency-Key"
+    need = {"competency_type": "technical", "competency": "e-government", "unit": "Bappeda",
+            "staff_count": 4, "priority": "high", "source": "survey", "plan_year": 2027}
+    made = [await client.post("/needs", json=need, headers={"Idempotency-Key": "n-1"}) for _ in range(3)]
+    assert [r.status_code for r in made] == [201, 200, 200]
+    assert len({r.json()["need_id"] for r in made}) == 1 and len(deps.needs.docs) == 1
+    assert (await client.post("/needs", json={**need, "staff_count": 5},
+                              headers={"Idempotency-Key": "n-1"})).status_code == 422

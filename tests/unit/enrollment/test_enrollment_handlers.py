@@ -163,7 +163,7 @@ class TestCatalogue:
 
 
 async def test_a_training_need_is_stored_and_announced(deps):
-    need = await handlers.submit_need(deps, competency_type="managerial", competency="leadership",
+    need, _ = await handlers.submit_need(deps, competency_type="managerial", competency="leadership",
                                       unit="Bappeda", staff_count=8, priority="medium", source="forum",
                                       plan_year=2027)
     assert deps.needs.events == [need]

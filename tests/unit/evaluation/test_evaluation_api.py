@@ -7,12 +7,17 @@ from evaluation_builders import CITY, completed, enrolled, registered, scheduled
 from services.evaluation.app import build_api
 from services.evaluation.figures import apply_all
 from services.evaluation.ingest import NationalIngest
+from shared.http import hash_token
 from shared.settings import Settings
+
+
+OWN, OTHER = f"bkm.{CITY}.viewer.s3cret", "bkm.palu.operator.s3cret"
 
 
 @pytest.fixture
 async def client():
-    settings = Settings(node="national", service="evaluation")
+    settings = Settings(node="national", service="evaluation",
+                        city_token_hashes=f"{CITY}:{hash_token(OWN)},palu:{hash_token(OTHER)}")
     ingest = NationalIngest(settings, store=None)
     ingest.figures = apply_all([registered("ani"), registered("budi"), scheduled("S1"),
                                 enrolled("ani", "S1"), completed("ani", "S1", jp=24)])
@@ -31,12 +36,37 @@ async def test_figures_wait_until_loaded_then_answer(client):
     assert body["cities"][CITY]["enrollment"]["enrollments"] == 1
 
 
-async def test_city_detail_lists_staff_below_twenty_jp(client):
+async def test_city_detail_counts_staff_below_twenty_jp_and_names_nobody(client):
     http, ingest = client
     ingest.ready.set()
     detail = (await http.get(f"/cities/{CITY}")).json()
-    assert len(detail["below_target_person_ids"]) == 1
+    assert detail["jp"]["below_target"] == 1
+    assert "person_id" not in str(detail) and not any(
+        len(value) == 32 for value in _strings(detail)), "a pseudonymous id in a public answer"
     assert (await http.get("/cities")).json()[0]["city"] == CITY
+
+
+async def test_the_person_ids_go_only_to_their_own_city_with_its_token(client):
+    http, ingest = client
+    ingest.ready.set()
+    url = f"/cities/{CITY}/below-target"
+    assert (await http.get(url)).status_code == 401
+    assert (await http.get(url, headers={"Authorization": "Bearer bkm.x.viewer.guess"})).status_code == 401
+    other = await http.get(url, headers={"Authorization": f"Bearer {OTHER}"})
+    assert other.status_code == 403 and "palu" in other.json()["message"]
+    own = (await http.get(url, headers={"Authorization": f"Bearer {OWN}"})).json()
+    assert own["city"] == CITY and len(own["person_ids"]) == 1
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
 
 
 async def test_unknown_city_and_unknown_metric_name_the_field(client):

@@ -1,6 +1,6 @@
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
-from pymongo.errors import ServerSelectionTimeoutError
+from pymongo.errors import NetworkTimeout, ServerSelectionTimeoutError
 
 from shared.errors import ConflictError
 from shared.http import create_api, hash_token, require
@@ -36,6 +36,10 @@ def client() -> TestClient:
     async def down() -> dict:
         raise ServerSelectionTimeoutError("no servers")
 
+    @app.post("/down")
+    async def write_down() -> dict:
+        raise NetworkTimeout("timed out")  # the write went out; its answer never came
+
     return TestClient(app)
 
 
@@ -59,8 +63,16 @@ def test_a_domain_error_is_a_4xx_naming_the_field():
 def test_a_database_outage_is_a_503_with_a_clear_message():
     r = client().get("/down")
     assert r.status_code == 503
-    assert "nothing was saved" in r.json()["message"]
+    assert "not reachable" in r.json()["message"] and "saved" not in r.json()["message"]
     assert r.headers["Retry-After"] == "5"
+
+
+def test_a_503_to_a_change_never_claims_it_was_not_saved():
+    r = client().post("/down")
+    assert r.status_code == 503
+    message = r.json()["message"]
+    assert "nothing was saved" not in message and "not known" in message
+    assert "Idempotency-Key" in message
 
 
 def test_no_token_is_401_and_a_viewer_cannot_change():

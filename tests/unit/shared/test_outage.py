@@ -1,0 +1,64 @@
+"""An outage is logged as its first failure, a summary now and then, and its end; a client
+library's repeated connection errors are thinned the same way."""
+
+import logging
+
+from shared.outage import Outage, RepeatFilter
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_1200_failures_in_ten_minutes_are_a_first_line_ten_summaries_and_a_recovery(caplog):
+    clock = Clock()
+    outage = Outage("outbox relay", logging.getLogger("t"), summary_seconds=60, clock=clock)
+    with caplog.at_level(logging.INFO, logger="t"):
+        outage.succeeded()  # nothing to recover from: silent
+        for _ in range(1200):
+            outage.failed(ConnectionError("refused"))
+            clock.now += 0.5
+        outage.succeeded()
+        outage.succeeded()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == "outbox relay failing: refused; retrying quietly, a summary every 60 s"
+    summaries = [m for m in messages if "still failing" in m]
+    assert len(summaries) == 9 and summaries[-1].startswith("outbox relay still failing after 540 s")
+    assert messages[-1] == "outbox relay recovered after 600.0 s (1200 failures)"
+    assert len(messages) == 11
+    assert [r.levelname for r in caplog.records][:-1] == ["WARNING"] * 10
+
+
+def test_a_second_outage_starts_its_own_count(caplog):
+    clock = Clock()
+    outage = Outage("db", logging.getLogger("t"), summary_seconds=60, clock=clock)
+    with caplog.at_level(logging.INFO, logger="t"):
+        outage.failed("a"), outage.failed("b"), outage.succeeded()
+        clock.now += 5
+        outage.failed("c"), outage.succeeded()
+    assert [r.getMessage() for r in caplog.records][-1] == "db recovered after 0.0 s (1 failures)"
+
+
+def record(name: str, msg: str, level=logging.ERROR) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, ("node-1",), None)
+
+
+def test_a_librarys_repeated_error_passes_once_per_period_with_the_count_left_out():
+    clock = Clock()
+    thin = RepeatFilter(("aiokafka",), every=60, clock=clock)
+    passed = []
+    for _ in range(300):
+        rec = record("aiokafka.conn", "Unable connect to node %s")
+        if thin.filter(rec):
+            passed.append(rec.getMessage())
+        clock.now += 0.5
+    assert passed == ["Unable connect to node node-1",
+                      "Unable connect to node node-1 (119 more like this in the last 60 s)",
+                      "Unable connect to node node-1 (119 more like this in the last 60 s)"]
+    assert thin.filter(record("aiokafka.conn", "another template"))  # another kind: passes
+    assert thin.filter(record("shared.outbox", "Unable connect to node %s"))  # ours: passes
+    assert thin.filter(record("aiokafka.conn", "Unable connect to node %s", logging.INFO))
