@@ -153,6 +153,7 @@ class Relay:
         self.dedupe_topics = list(dedupe_topics)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._gauges: asyncio.Task | None = None
         self._producer: AIOKafkaProducer | None = None
         # Ids of events already in the log: the topic tail read at connect, then every event
         # this relay has had acknowledged (the newest REMEMBERED), so an entry whose removal
@@ -171,15 +172,18 @@ class Relay:
     async def start(self) -> None:
         _relays.add(self)
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
+        self._gauges = asyncio.create_task(self._measure_forever(),
+                                           name=f"outbox-gauges-{self.service}")
 
     async def stop(self) -> None:
         _relays.discard(self)
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task in (self._task, self._gauges):
+            if task:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         if self._producer:
             await self._producer.stop()
 
@@ -188,6 +192,9 @@ class Relay:
         while True:
             self._wake.clear()  # before the round: a hint given during it wakes the next one
             try:
+                if self.settings.fault == "relay-paused":  # tests: events pile up, gauges go on
+                    await asyncio.sleep(self.settings.outbox_poll_seconds)
+                    continue
                 if self._producer is None:
                     self._producer = await self._connect()
                 published = await self.publish_pending()
@@ -236,8 +243,6 @@ class Relay:
     async def publish_pending(self) -> int:
         """One round over every collection; returns how many events it published."""
         published = 0
-        backlog = 0
-        oldest: dt.datetime | None = None
         scan = time.monotonic() - self._scanned >= RESCAN_SECONDS
         scan_done = scan
         for name in self.collections:
@@ -247,8 +252,6 @@ class Relay:
             sends, sent = [], []
             for doc in docs:
                 for entry in doc.get(OUTBOX, []):
-                    backlog += 1
-                    oldest = min(oldest, entry["time"]) if oldest else entry["time"]
                     if entry["id"] in self._already_published:
                         continue
                     self._fault("relay-before-publish")
@@ -275,10 +278,33 @@ class Relay:
                 published += await self._remove_published(coll, doc)
         if scan_done:
             self._scanned = time.monotonic()
-        metrics.OUTBOX_BACKLOG.labels(self.settings.node, self.service).set(backlog - published)
-        age = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest and backlog > published else 0
-        metrics.OUTBOX_OLDEST_AGE.labels(self.settings.node, self.service).set(age)
         return published
+
+    async def measure_backlog(self) -> tuple[int, float]:
+        """Every pending event of the service and the age of the oldest, whatever the relay's
+        page: its own rounds see at most PAGE documents, so they cannot tell (they once set
+        these gauges and read 0 while 5,000 events waited)."""
+        backlog, oldest = 0, None
+        for name in self.collections:
+            # The `_pending` index makes this cost what is pending, not the whole collection.
+            async for doc in self.db[name].find({PENDING: True}, {f"{OUTBOX}.time": 1}):
+                for entry in doc.get(OUTBOX, []):
+                    backlog += 1
+                    oldest = min(oldest, entry["time"]) if oldest else entry["time"]
+        age = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
+        metrics.OUTBOX_BACKLOG.labels(self.settings.node, self.service).set(backlog)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.settings.node, self.service).set(age)
+        return backlog, age
+
+    async def _measure_forever(self) -> None:
+        while True:
+            try:
+                await self.measure_backlog()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database down: the error counter tells, try later
+                log.warning("outbox backlog not measured: %s", exc)
+            await asyncio.sleep(self.settings.outbox_gauge_seconds)
 
     async def _scan(self, coll: AsyncCollection) -> list[dict[str, Any]]:
         self._hints[coll.name].clear()  # the scan sees what they point at, and more

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     # "sha256hex:role" entries, comma separated: only hashes of bearer tokens are configured.
     token_hashes: str = ""
     outbox_poll_seconds: float = 0.2
+    # How often the outbox gauges count every pending event (a query on the `_pending` index).
+    outbox_gauge_seconds: float = 10.0
     log_level: str = "INFO"
     # Tests only: SIGKILL this process at a named point (see shared.outbox) to prove recovery.
     fault: str = ""
