@@ -10,7 +10,6 @@ import asyncio
 import datetime as dt
 import random
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -25,10 +24,12 @@ from shared.pseudonym import person_id
 
 from . import domain
 from .domain import Enrollment, Participant, Roster, StaffChange, StaffMember
+from .imports import ImportJob, ImportJobs
 from .staff_csv import RowError, parse_staff_csv
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 25  # optimistic-concurrency retries before telling the caller to try again
+IMPORT_WORKERS = 8  # rows of an import written at once
 _OUTCOMES = {EnrollmentCreated: "enrolled", EnrollmentWaitlisted: "waitlisted",
              EnrollmentPromoted: "promoted", EnrollmentCancelled: "cancelled"}
 
@@ -75,6 +76,7 @@ class Deps:
     pseudonym_secret: str = field(repr=False)
     clock: Callable[[], dt.datetime] = _utcnow
     new_id: Callable[[], str] = _new_id
+    imports: ImportJobs = field(default_factory=ImportJobs)
 
     def person_id(self, nip: str) -> str:
         return person_id(nip, self.pseudonym_secret)
@@ -98,11 +100,32 @@ async def register_staff(deps: Deps, member: StaffMember) -> StaffChange:
 
 async def import_staff(deps: Deps, text: str) -> ImportReport:
     """Import a CSV: valid rows are registered, bad rows reported; a re-import changes nothing."""
+    job = start_import(deps, text)
+    await job.task
+    if job.error:
+        raise job.error
+    return ImportReport(job.created, job.updated, job.unchanged, job.rejected, job.errors)
+
+
+def start_import(deps: Deps, text: str) -> ImportJob:
+    """Check the whole file now (a bad header is the caller's error), write its rows in a job."""
     parsed = parse_staff_csv(text)
-    known = await deps.staff.get_many([member.nip for _, member in parsed.rows])
-    changes = Counter([await _register(deps, m, known.get(m.nip)) for _, m in parsed.rows])
-    return ImportReport(changes["created"], changes["updated"], changes["unchanged"],
-                        len({e.line for e in parsed.errors}), parsed.errors)
+    return deps.imports.start(ImportJob(len(parsed.rows), list(parsed.errors)),
+                              lambda job: _import_rows(deps, parsed.rows, job))
+
+
+async def _import_rows(deps: Deps, rows: Sequence[tuple[int, StaffMember]], job: ImportJob) -> None:
+    pending = iter(rows)
+
+    async def worker() -> None:  # rows are independent: the file's duplicates were rejected
+        for line, member in pending:
+            try:
+                job.count(await _register(deps, member, await deps.staff.get(member.nip)))
+            except ConflictError as error:
+                job.add_error(RowError(line, error.field, error.reason))
+                job.done += 1
+
+    await asyncio.gather(*(worker() for _ in range(IMPORT_WORKERS)))
 
 
 async def _register(deps: Deps, member: StaffMember, record: StaffRecordLike | None) -> StaffChange:

@@ -60,7 +60,16 @@ def parse_staff_csv(text: str) -> ParsedCsv:
     rows: list[tuple[int, StaffMember]] = []
     errors: list[RowError] = []
     first_line: dict[str, int] = {}
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a cell past the csv module's limit: that row's error only
+            if len(rows) + len(errors) >= MAX_ROWS:
+                raise DomainError("file", f"more than {MAX_ROWS} rows: split the file") from None
+            errors.append(RowError(reader.line_num, "row", f"unreadable: {exc}"))
+            continue
         line = reader.line_num  # physical line, right even after a quoted multi-line cell
         if not any(cell.strip() for cell in cells):
             continue  # blank lines at the end of exported sheets
