@@ -25,6 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from shared import metrics
 from shared.events import EVENT_TYPES, Envelope
@@ -88,6 +89,25 @@ async def insert(coll: AsyncCollection, doc: dict[str, Any], events: Sequence[En
     finally:  # also when the reply is lost: the write may have landed
         if events:
             _notify(coll, doc["_id"])
+
+
+async def insert_many(coll: AsyncCollection, docs: Sequence[tuple[dict[str, Any], Sequence[Envelope]]]) -> set[Any]:
+    """Insert new documents, each with its events in its own single-document write (one round
+    trip for all of them); returns the `_id`s that already existed, which wrote nothing."""
+    try:
+        await coll.insert_many(
+            [{**doc, VERSION: 1, OUTBOX: [_entry(e) for e in events], PENDING: bool(events)}
+             for doc, events in docs], ordered=False)
+        return set()
+    except BulkWriteError as error:
+        failed = error.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in failed):
+            raise
+        return {docs[e["index"]][0]["_id"] for e in failed}
+    finally:  # also when the reply is lost: the writes may have landed
+        for doc, events in docs:
+            if events:
+                _notify(coll, doc["_id"])
 
 
 async def update(

@@ -30,6 +30,7 @@ from .staff_csv import RowError, parse_staff_csv
 T = TypeVar("T")
 MAX_ATTEMPTS = 25  # optimistic-concurrency retries before telling the caller to try again
 IMPORT_WORKERS = 8  # rows of an import written at once
+IMPORT_BATCH = 500  # new people of an import inserted per round trip
 _OUTCOMES = {EnrollmentCreated: "enrolled", EnrollmentWaitlisted: "waitlisted",
              EnrollmentPromoted: "promoted", EnrollmentCancelled: "cancelled"}
 
@@ -44,6 +45,7 @@ class StaffRepository(Protocol):
     async def get_many(self, nips: Sequence[str]) -> dict[str, StaffRecordLike]: ...
     async def put(self, member: StaffMember, previous: StaffRecordLike | None,
                   events: Sequence[EventData]) -> bool: ...
+    async def create_many(self, members: Sequence[tuple[StaffMember, Sequence[EventData]]]) -> set[str]: ...
     async def page(self, *, unit: str | None, limit: int, offset: int) -> tuple[int, list[StaffMember]]: ...
 
 
@@ -115,12 +117,26 @@ def start_import(deps: Deps, text: str) -> ImportJob:
 
 
 async def _import_rows(deps: Deps, rows: Sequence[tuple[int, StaffMember]], job: ImportJob) -> None:
-    pending = iter(rows)
+    # Rows are independent (the file's duplicates were rejected). New people go in batches of
+    # one round trip each; the others, and a new one someone registered meanwhile, one by one.
+    known = await deps.staff.get_many([member.nip for _, member in rows])
+    fresh = [(line, m) for line, m in rows if m.nip not in known]
+    one_by_one = [(line, m) for line, m in rows if m.nip in known]
+    for start in range(0, len(fresh), IMPORT_BATCH):
+        batch = fresh[start:start + IMPORT_BATCH]
+        existed = await deps.staff.create_many(
+            [(m, domain.register(None, m, person_id=deps.person_id(m.nip))[1]) for _, m in batch])
+        for line, member in batch:
+            if member.nip in existed:
+                one_by_one.append((line, member))
+            else:
+                job.count("created")
+    pending = iter(one_by_one)
 
-    async def worker() -> None:  # rows are independent: the file's duplicates were rejected
+    async def worker() -> None:
         for line, member in pending:
             try:
-                job.count(await _register(deps, member, await deps.staff.get(member.nip)))
+                job.count(await _register(deps, member, known.get(member.nip)))
             except ConflictError as error:
                 job.add_error(RowError(line, error.field, error.reason))
                 job.done += 1

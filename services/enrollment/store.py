@@ -100,6 +100,14 @@ class StaffStore:
         return await outbox.update(self.coll, member.nip, previous.version, _staff_doc(member),
                                    envelopes)
 
+    async def create_many(self, members: Sequence[tuple[StaffMember, Sequence[EventData]]]) -> set[str]:
+        """Insert new people in one round trip; returns the NIPs that existed (not written)."""
+        created = [({"_id": m.nip, **_staff_doc(m)}, _wrap(events, self.city)) for m, events in members]
+        existed = await outbox.insert_many(self.coll, created)
+        if self._total is not None:
+            self._total += len(created) - len(existed)
+        return existed
+
     async def page(self, *, unit: str | None, limit: int, offset: int) -> tuple[int, list[StaffMember]]:
         """A unit's staff by name, or the whole register in the order it was registered.
 
