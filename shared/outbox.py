@@ -43,6 +43,7 @@ TAIL = 2000  # records per partition read back at start; must exceed PAGE x even
 # Between scans the relay is told which documents were written (see Relay). A scan also runs
 # this often, so no event can wait on a hint that was never given.
 RESCAN_SECONDS = 300.0
+CONCURRENT = 8  # documents read or cleaned at once by a round (each one round trip)
 REMEMBERED = 20_000  # ids of acknowledged events kept to skip them if read again
 
 _relays: set[Relay] = set()
@@ -294,8 +295,13 @@ class Relay:
                 del self._already_published[next(iter(self._already_published))]
             if sends:
                 self._fault("relay-after-publish")
-            for doc in docs:
-                published += await self._remove_published(coll, doc)
+            gate = asyncio.Semaphore(CONCURRENT)
+
+            async def remove(doc: dict[str, Any]) -> int:
+                async with gate:
+                    return await self._remove_published(coll, doc)
+
+            published += sum(await asyncio.gather(*(remove(doc) for doc in docs)))
         if scan_done:
             self._scanned = time.monotonic()
         return published
@@ -336,14 +342,20 @@ class Relay:
         docs: dict[Any, dict[str, Any]] = {}
         # Hints given while this reads are for the next round: a document read twice in one
         # round would have its events published twice.
-        for doc_id in [hints.pop() for _ in range(min(len(hints), PAGE))]:
-            try:  # one `_id` at a time: the only filter FerretDB v1 answers from its index
+        ids = [hints.pop() for _ in range(min(len(hints), PAGE))]
+        gate = asyncio.Semaphore(CONCURRENT)
+
+        async def read(doc_id: Any) -> None:
+            async with gate:  # an `_id` equality each: FerretDB v1 pushes no `$in` down
                 doc = await coll.find_one({"_id": doc_id}, {OUTBOX: 1, VERSION: 1})
-            except BaseException:
-                hints.add(doc_id)
-                raise
             if doc is not None and doc.get(OUTBOX):
                 docs[doc_id] = doc
+
+        results = await asyncio.gather(*(read(i) for i in ids), return_exceptions=True)
+        failed = [e for e in results if isinstance(e, BaseException)]
+        if failed:
+            hints.update(ids)  # none of this round's documents is lost; a scan follows the error
+            raise failed[0]
         return list(docs.values())
 
     def _fault(self, point: str) -> None:
