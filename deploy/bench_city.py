@@ -212,7 +212,7 @@ class CityRun:
         body = {"title": "Bench: Pelayanan Publik Digital", "competency_type": "technical",
                 "competency": "e-government", "method": method, "provider": "city", "jp": 8,
                 "days": 1, "start_date": today, "end_date": today, "capacity": capacity}
-        body |= {"link": "https://lms.example.go.id/c/1"} if method == "e-learning" else {"place": "Aula"}
+        body |= {"online_link": "https://lms.example.go.id/c/1"} if method == "e-learning" else {"place": "Aula"}
         r = await self.http.post(f"{self.s_url}/sessions", json=body)
         r.raise_for_status()
         session_id = r.json()["session_id"]

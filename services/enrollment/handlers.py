@@ -117,13 +117,13 @@ def start_import(deps: Deps, text: str) -> ImportJob:
 
 
 async def _import_rows(deps: Deps, rows: Sequence[tuple[int, StaffMember]], job: ImportJob) -> None:
-    # Rows are independent (the file's duplicates were rejected). New people go in batches of
-    # one round trip each; the others, and a new one someone registered meanwhile, one by one.
-    known = await deps.staff.get_many([member.nip for _, member in rows])
-    fresh = [(line, m) for line, m in rows if m.nip not in known]
-    one_by_one = [(line, m) for line, m in rows if m.nip in known]
-    for start in range(0, len(fresh), IMPORT_BATCH):
-        batch = fresh[start:start + IMPORT_BATCH]
+    # Rows are independent (the file's duplicates were rejected). Every row is first offered
+    # as a new person, in batches of one round trip each: an insert is its own lookup (the
+    # `_id` index refuses who is there), cheaper than looking everyone up first. People already
+    # registered are then compared and updated one by one.
+    one_by_one: list[tuple[int, StaffMember]] = []
+    for start in range(0, len(rows), IMPORT_BATCH):
+        batch = rows[start:start + IMPORT_BATCH]
         existed = await deps.staff.create_many(
             [(m, domain.register(None, m, person_id=deps.person_id(m.nip))[1]) for _, m in batch])
         for line, member in batch:
@@ -136,7 +136,7 @@ async def _import_rows(deps: Deps, rows: Sequence[tuple[int, StaffMember]], job:
     async def worker() -> None:
         for line, member in pending:
             try:
-                job.count(await _register(deps, member, known.get(member.nip)))
+                job.count(await _register(deps, member, await deps.staff.get(member.nip)))
             except ConflictError as error:
                 job.add_error(RowError(line, error.field, error.reason))
                 job.done += 1
