@@ -76,13 +76,16 @@ def prepare_cluster(data_dir: Path, log: Path) -> None:
 # cannot answer `@>`: every query was a sequential scan (measured with `explain`, README).
 # This event trigger gives each such index a GIN twin on the same expressions, which can, so
 # the indexes the services create at start through the MongoDB API are the ones PostgreSQL uses.
+# A non-unique btree is then dropped: it serves no query, and it stores the whole value as one
+# key, so an array field (a roster's `enrollment_ids`) past 2,704 bytes, about 80 ids, made
+# every write of that document fail. Unique ones (`_id`'s) stay: they enforce uniqueness.
 GIN_TWINS = """
 CREATE FUNCTION bangkom_gin_twin() RETURNS event_trigger LANGUAGE plpgsql AS $$
 DECLARE
   cmd record; idx record; cols text;
 BEGIN
   FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE object_type = 'index' LOOP
-    SELECT i.indexrelid, i.indrelid, i.indnatts, a.amname, c.relname INTO idx
+    SELECT i.indexrelid, i.indrelid, i.indnatts, i.indisunique, a.amname, c.relname INTO idx
       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
       WHERE i.indexrelid = cmd.objid;
     CONTINUE WHEN idx.amname <> 'btree';
@@ -91,6 +94,9 @@ BEGIN
     CONTINUE WHEN cols NOT LIKE '%_jsonb -> %';
     EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin (%s)',
                    left(idx.relname, 55) || '_gin', idx.indrelid::regclass, cols);
+    IF NOT idx.indisunique THEN
+      EXECUTE format('DROP INDEX %s', idx.indexrelid::regclass);
+    END IF;
   END LOOP;
 END $$;
 
