@@ -24,7 +24,11 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 _EXTERNAL_COMMANDS = {
     "replay": "deploy.replay:replay",
     "bench": "deploy.bench:bench",
+    "bench-city": "deploy.bench_city:bench_city",
 }
+# `bangkom bench city` is `bangkom bench-city` (`bench` itself is a plain command).
+if sys.argv[1:3] == ["bench", "city"]:
+    sys.argv[1:3] = ["bench-city"]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

@@ -38,8 +38,9 @@ OUTBOX_BACKLOG = Gauge(
 OUTBOX_OLDEST_AGE = Gauge(
     "bangkom_outbox_oldest_age_seconds", "Age of the oldest unpublished event", ["node", "service"],
 )
-# The two gauges above are set by a relay round that succeeded, so they freeze while the broker
-# is unreachable; this counter is what shows a relay that cannot publish at all.
+# The two gauges above count every pending event of the service in the database (shared.outbox,
+# every outbox_gauge_seconds), so they go on rising while the broker is unreachable; this
+# counter tells a relay that cannot publish at all from one that is merely behind.
 OUTBOX_RELAY_ERRORS = Counter(
     "bangkom_outbox_relay_errors_total", "Outbox relay rounds that failed (broker or database)",
     ["node", "service"],

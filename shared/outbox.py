@@ -26,6 +26,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from shared import metrics
 from shared.outage import Outage
@@ -43,6 +44,7 @@ TAIL = 2000  # records per partition read back at start; must exceed PAGE x even
 # Between scans the relay is told which documents were written (see Relay). A scan also runs
 # this often, so no event can wait on a hint that was never given.
 RESCAN_SECONDS = 300.0
+CONCURRENT = 8  # documents read or cleaned at once by a round (each one round trip)
 REMEMBERED = 20_000  # ids of acknowledged events kept to skip them if read again
 
 _relays: set[Relay] = set()
@@ -89,6 +91,25 @@ async def insert(coll: AsyncCollection, doc: dict[str, Any], events: Sequence[En
     finally:  # also when the reply is lost: the write may have landed
         if events:
             _notify(coll, doc["_id"])
+
+
+async def insert_many(coll: AsyncCollection, docs: Sequence[tuple[dict[str, Any], Sequence[Envelope]]]) -> set[Any]:
+    """Insert new documents, each with its events in its own single-document write (one round
+    trip for all of them); returns the `_id`s that already existed, which wrote nothing."""
+    try:
+        await coll.insert_many(
+            [{**doc, VERSION: 1, OUTBOX: [_entry(e) for e in events], PENDING: bool(events)}
+             for doc, events in docs], ordered=False)
+        return set()
+    except BulkWriteError as error:
+        failed = error.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in failed):
+            raise
+        return {docs[e["index"]][0]["_id"] for e in failed}
+    finally:  # also when the reply is lost: the writes may have landed
+        for doc, events in docs:
+            if events:
+                _notify(coll, doc["_id"])
 
 
 async def update(
@@ -155,6 +176,7 @@ class Relay:
         self._outage = Outage(f"outbox relay of {service}", log)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._gauges: asyncio.Task | None = None
         self._producer: AIOKafkaProducer | None = None
         # Ids of events already in the log: the topic tail read at connect, then every event
         # this relay has had acknowledged (the newest REMEMBERED), so an entry whose removal
@@ -174,15 +196,18 @@ class Relay:
         self._outage = Outage(f"outbox relay of {self.service}", log)
         _relays.add(self)
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
+        self._gauges = asyncio.create_task(self._measure_forever(),
+                                           name=f"outbox-gauges-{self.service}")
 
     async def stop(self) -> None:
         _relays.discard(self)
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task in (self._task, self._gauges):
+            if task:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         if self._producer:
             await self._producer.stop()
 
@@ -191,6 +216,9 @@ class Relay:
         while True:
             self._wake.clear()  # before the round: a hint given during it wakes the next one
             try:
+                if self.settings.fault == "relay-paused":  # tests: events pile up, gauges go on
+                    await asyncio.sleep(self.settings.outbox_poll_seconds)
+                    continue
                 if self._producer is None:
                     self._producer = await self._connect()
                 published = await self.publish_pending()
@@ -239,8 +267,6 @@ class Relay:
     async def publish_pending(self) -> int:
         """One round over every collection; returns how many events it published."""
         published = 0
-        backlog = 0
-        oldest: dt.datetime | None = None
         scan = time.monotonic() - self._scanned >= RESCAN_SECONDS
         scan_done = scan
         for name in self.collections:
@@ -250,8 +276,6 @@ class Relay:
             sends, sent = [], []
             for doc in docs:
                 for entry in doc.get(OUTBOX, []):
-                    backlog += 1
-                    oldest = min(oldest, entry["time"]) if oldest else entry["time"]
                     if entry["id"] in self._already_published:
                         continue
                     self._fault("relay-before-publish")
@@ -274,14 +298,42 @@ class Relay:
                 del self._already_published[next(iter(self._already_published))]
             if sends:
                 self._fault("relay-after-publish")
-            for doc in docs:
-                published += await self._remove_published(coll, doc)
+            gate = asyncio.Semaphore(CONCURRENT)
+
+            async def remove(doc: dict[str, Any]) -> int:
+                async with gate:
+                    return await self._remove_published(coll, doc)
+
+            published += sum(await asyncio.gather(*(remove(doc) for doc in docs)))
         if scan_done:
             self._scanned = time.monotonic()
-        metrics.OUTBOX_BACKLOG.labels(self.settings.node, self.service).set(backlog - published)
-        age = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest and backlog > published else 0
-        metrics.OUTBOX_OLDEST_AGE.labels(self.settings.node, self.service).set(age)
         return published
+
+    async def measure_backlog(self) -> tuple[int, float]:
+        """Every pending event of the service and the age of the oldest, whatever the relay's
+        page: its own rounds see at most PAGE documents, so they cannot tell (they once set
+        these gauges and read 0 while 5,000 events waited)."""
+        backlog, oldest = 0, None
+        for name in self.collections:
+            # The `_pending` index makes this cost what is pending, not the whole collection.
+            async for doc in self.db[name].find({PENDING: True}, {f"{OUTBOX}.time": 1}):
+                for entry in doc.get(OUTBOX, []):
+                    backlog += 1
+                    oldest = min(oldest, entry["time"]) if oldest else entry["time"]
+        age = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
+        metrics.OUTBOX_BACKLOG.labels(self.settings.node, self.service).set(backlog)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.settings.node, self.service).set(age)
+        return backlog, age
+
+    async def _measure_forever(self) -> None:
+        while True:
+            try:
+                await self.measure_backlog()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database down: the error counter tells, try later
+                log.warning("outbox backlog not measured: %s", exc)
+            await asyncio.sleep(self.settings.outbox_gauge_seconds)
 
     async def _scan(self, coll: AsyncCollection) -> list[dict[str, Any]]:
         self._hints[coll.name].clear()  # the scan sees what they point at, and more
@@ -293,14 +345,20 @@ class Relay:
         docs: dict[Any, dict[str, Any]] = {}
         # Hints given while this reads are for the next round: a document read twice in one
         # round would have its events published twice.
-        for doc_id in [hints.pop() for _ in range(min(len(hints), PAGE))]:
-            try:  # one `_id` at a time: the only filter FerretDB v1 answers from its index
+        ids = [hints.pop() for _ in range(min(len(hints), PAGE))]
+        gate = asyncio.Semaphore(CONCURRENT)
+
+        async def read(doc_id: Any) -> None:
+            async with gate:  # an `_id` equality each: FerretDB v1 pushes no `$in` down
                 doc = await coll.find_one({"_id": doc_id}, {OUTBOX: 1, VERSION: 1})
-            except BaseException:
-                hints.add(doc_id)
-                raise
             if doc is not None and doc.get(OUTBOX):
                 docs[doc_id] = doc
+
+        results = await asyncio.gather(*(read(i) for i in ids), return_exceptions=True)
+        failed = [e for e in results if isinstance(e, BaseException)]
+        if failed:
+            hints.update(ids)  # none of this round's documents is lost; a scan follows the error
+            raise failed[0]
         return list(docs.values())
 
     def _fault(self, point: str) -> None:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # each for that city's own person ids and nothing else (services/evaluation/api.py).
     city_token_hashes: str = ""
     outbox_poll_seconds: float = 0.2
+    # How often the outbox gauges count every pending event (a query on the `_pending` index).
+    outbox_gauge_seconds: float = 10.0
     log_level: str = "INFO"
     # During an outage: one summary line per this many seconds (shared.outage), not one per retry.
     outage_summary_seconds: float = Field(60.0, gt=0)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -22,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 
 from deploy.local.paths import REPO_ROOT, cache_dir
-from deploy.local.process import ManagedProcess, port_open, run_coroutine, tail
+from deploy.local.process import ManagedProcess, free_port, port_open, run_coroutine, tail
 from shared.topics import PARTITIONS
 
 KAFKA_POM = REPO_ROOT / "deploy" / "local" / "pom.xml"
@@ -304,17 +305,27 @@ async def list_topics(bootstrap: str) -> list[str]:
         await admin.close()
 
 
+# The local database's backend, chosen by measurement (README, "Local database"); MongoDB stays in
+# compose. BANGKOM_DB_BACKEND=sqlite runs the other one.
+DB_BACKEND = os.environ.get("BANGKOM_DB_BACKEND", "pg")
+
+
 class FerretDB(ManagedProcess):
-    """FerretDB v1 with the SQLite backend: one file per database in `data_dir`."""
+    """FerretDB v1: on PostgreSQL (`backend="pg"`, a server of ours in `data_dir/pg`, run in the
+    same process group so stopping or killing FerretDB does the same to it), or on SQLite (one
+    file per database in `data_dir`)."""
 
     name = "ferretdb"
     start_timeout = 30.0
 
     def __init__(self, *, port: int, data_dir: Path, log_dir: Path | None = None,
-                 binary: Path | None = None, die_with_parent: bool = False) -> None:
+                 binary: Path | None = None, die_with_parent: bool = False,
+                 backend: str | None = None, pg_port: int | None = None) -> None:
         self.port = port
         self.data_dir = data_dir
         self.binary = binary or ferretdb_binary()
+        self.backend = backend or DB_BACKEND
+        self.pg_port = pg_port or free_port()
         super().__init__(log_path=(log_dir or data_dir) / "ferretdb.log",
                          die_with_parent=die_with_parent)
 
@@ -323,14 +334,41 @@ class FerretDB(ManagedProcess):
         return f"mongodb://127.0.0.1:{self.port}/"
 
     def command(self) -> list[str]:
-        return [str(self.binary), "--handler=sqlite", f"--sqlite-url=file:{self.data_dir}/",
-                f"--listen-addr=127.0.0.1:{self.port}", f"--state-dir={self.data_dir}",
-                "--telemetry=disable", "--debug-addr=-"]
+        common = [f"--listen-addr=127.0.0.1:{self.port}", f"--state-dir={self.data_dir}",
+                  "--telemetry=disable", "--debug-addr=-"]
+        if self.backend == "sqlite":
+            return [str(self.binary), "--handler=sqlite", f"--sqlite-url=file:{self.data_dir}/",
+                    *common]
+        from deploy.local import postgres
+
+        ferretdb = [str(self.binary), "--handler=pg",
+                    f"--postgresql-url={postgres.url(self.pg_port)}", *common]
+        # The shell stays as the group leader until both have ended: a stop (SIGTERM to the
+        # group) returns only when PostgreSQL has shut down, so a restart finds its data free.
+        # After a SIGKILL the old server's backends hold its shared memory for a moment, and a
+        # new server refuses to start until they are gone: try again for up to 15 s.
+        return ["sh", "-c", f"""trap 'kill -TERM $fd 2>/dev/null' TERM INT
+tries=0
+while :; do
+  {shlex.join(postgres.postgres_command(self.data_dir / "pg", self.pg_port))} & pg=$!
+  sleep 0.3
+  kill -0 $pg 2>/dev/null && break
+  tries=$((tries+1)); [ $tries -lt 50 ] || exit 1
+done
+{shlex.join(ferretdb)} & fd=$!
+while kill -0 $fd 2>/dev/null; do wait $fd; done
+kill -INT $pg 2>/dev/null
+while kill -0 $pg 2>/dev/null; do wait $pg; done"""]
 
     def prepare(self) -> None:
         if not self.binary.exists():
             raise SetupError(f"no FerretDB binary at {self.binary}: run `bangkom setup` first")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.backend == "pg":
+            from deploy.local import postgres
+
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            postgres.prepare_cluster(self.data_dir / "pg", self.log_path)
 
     def probe(self) -> str | None:
         if not port_open("127.0.0.1", self.port):

@@ -7,13 +7,14 @@ malformed JSON or a missing field is FastAPI's (422 in the same error format).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import DomainError
+from shared.errors import DomainError, NotFoundError
 from shared.events import CancelReason, CompetencyType, EnrollmentPromoted
 from shared.http import require
 from shared.idempotency import IdempotencyKey
@@ -24,6 +25,7 @@ from .handlers import Deps
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
 MAX_OFFSET = 10_000_000  # far beyond any register, and inside the 64 bits the database stores
+IMPORT_WAIT_SECONDS = 2.0  # an import that takes longer answers 202 and goes on as a job
 router = APIRouter()
 viewer, operator = require("viewer"), require("operator")
 
@@ -130,12 +132,27 @@ async def get_staff_member(nip: str, deps: Deps = Depends(get_deps)) -> dict[str
 
 
 @router.post("/staff/import", tags=["staff"], dependencies=[operator],
-             summary="Import a staff CSV (multipart field 'file', or a text/csv body)")
-async def import_staff(request: Request, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
-    report = await handlers.import_staff(deps, await _csv_text(request))
-    return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
-            "rejected": report.rejected,
-            "errors": [{"line": e.line, "field": e.field, "reason": e.reason} for e in report.errors]}
+             summary="Import a staff CSV (multipart field 'file', or a text/csv body)",
+             description="The file is checked at once (a bad header is a 400). Its rows are "
+                         "then written by a job: 200 with the report when it ends within "
+                         f"{IMPORT_WAIT_SECONDS:.0f} s, else 202 with the job's progress so "
+                         "far; follow it at /staff/imports/{job_id}.")
+async def import_staff(request: Request, deps: Deps = Depends(get_deps)) -> JSONResponse:
+    job = handlers.start_import(deps, await _csv_text(request))
+    done, _ = await asyncio.wait([job.task], timeout=IMPORT_WAIT_SECONDS)
+    if done and job.error:
+        raise job.error  # the database is down: a 503, as for any other write
+    return JSONResponse(job.view(), status_code=200 if done else 202)
+
+
+@router.get("/staff/imports/{job_id}", tags=["staff"], dependencies=[viewer],
+            summary="Progress of a staff import: rows done, rows rejected with line and reason")
+async def import_progress(job_id: str, deps: Deps = Depends(get_deps)) -> dict[str, Any]:
+    job = deps.imports.get(job_id)
+    if job is None:
+        raise NotFoundError("job_id", "no such import (or the service restarted since: "
+                                      "import the file again, rows already there stay unchanged)")
+    return job.view()
 
 
 async def _csv_text(request: Request) -> str:

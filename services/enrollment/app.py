@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, client=client, broker=broker, relay=relay,
             topics=[own_topic, topic(settings.node, "sessions"), deadletter_topic(settings.node)],
             background=[node.when_reachable("indexes", lambda: store.ensure_indexes(db)),
+                        node.when_reachable("staff count", deps.staff.total),
                         report_lag(settings, [catalogue_group(settings.node)])])
 
     async def ping(_: FastAPI) -> None:

@@ -10,7 +10,6 @@ import asyncio
 import datetime as dt
 import random
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -26,10 +25,13 @@ from shared.pseudonym import person_id
 
 from . import domain
 from .domain import Enrollment, Participant, Roster, StaffChange, StaffMember
+from .imports import ImportJob, ImportJobs
 from .staff_csv import RowError, parse_staff_csv
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 25  # optimistic-concurrency retries before telling the caller to try again
+IMPORT_WORKERS = 8  # rows of an import written at once
+IMPORT_BATCH = 500  # new people of an import inserted per round trip
 _OUTCOMES = {EnrollmentCreated: "enrolled", EnrollmentWaitlisted: "waitlisted",
              EnrollmentPromoted: "promoted", EnrollmentCancelled: "cancelled"}
 
@@ -44,6 +46,7 @@ class StaffRepository(Protocol):
     async def get_many(self, nips: Sequence[str]) -> dict[str, StaffRecordLike]: ...
     async def put(self, member: StaffMember, previous: StaffRecordLike | None,
                   events: Sequence[EventData]) -> bool: ...
+    async def create_many(self, members: Sequence[tuple[StaffMember, Sequence[EventData]]]) -> set[str]: ...
     async def page(self, *, unit: str | None, limit: int, offset: int) -> tuple[int, list[StaffMember]]: ...
 
 
@@ -79,6 +82,7 @@ class Deps:
     pseudonym_secret: str = field(repr=False)
     clock: Callable[[], dt.datetime] = _utcnow
     new_id: Callable[[], str] = _new_id
+    imports: ImportJobs = field(default_factory=ImportJobs)
 
     def person_id(self, nip: str) -> str:
         return person_id(nip, self.pseudonym_secret)
@@ -102,11 +106,46 @@ async def register_staff(deps: Deps, member: StaffMember) -> StaffChange:
 
 async def import_staff(deps: Deps, text: str) -> ImportReport:
     """Import a CSV: valid rows are registered, bad rows reported; a re-import changes nothing."""
+    job = start_import(deps, text)
+    await job.task
+    if job.error:
+        raise job.error
+    return ImportReport(job.created, job.updated, job.unchanged, job.rejected, job.errors)
+
+
+def start_import(deps: Deps, text: str) -> ImportJob:
+    """Check the whole file now (a bad header is the caller's error), write its rows in a job."""
     parsed = parse_staff_csv(text)
-    known = await deps.staff.get_many([member.nip for _, member in parsed.rows])
-    changes = Counter([await _register(deps, m, known.get(m.nip)) for _, m in parsed.rows])
-    return ImportReport(changes["created"], changes["updated"], changes["unchanged"],
-                        len({e.line for e in parsed.errors}), parsed.errors)
+    return deps.imports.start(ImportJob(len(parsed.rows), list(parsed.errors)),
+                              lambda job: _import_rows(deps, parsed.rows, job))
+
+
+async def _import_rows(deps: Deps, rows: Sequence[tuple[int, StaffMember]], job: ImportJob) -> None:
+    # Rows are independent (the file's duplicates were rejected). Every row is first offered
+    # as a new person, in batches of one round trip each: an insert is its own lookup (the
+    # `_id` index refuses who is there), cheaper than looking everyone up first. People already
+    # registered are then compared and updated one by one.
+    one_by_one: list[tuple[int, StaffMember]] = []
+    for start in range(0, len(rows), IMPORT_BATCH):
+        batch = rows[start:start + IMPORT_BATCH]
+        existed = await deps.staff.create_many(
+            [(m, domain.register(None, m, person_id=deps.person_id(m.nip))[1]) for _, m in batch])
+        for line, member in batch:
+            if member.nip in existed:
+                one_by_one.append((line, member))
+            else:
+                job.count("created")
+    pending = iter(one_by_one)
+
+    async def worker() -> None:
+        for line, member in pending:
+            try:
+                job.count(await _register(deps, member, await deps.staff.get(member.nip)))
+            except ConflictError as error:
+                job.add_error(RowError(line, error.field, error.reason))
+                job.done += 1
+
+    await asyncio.gather(*(worker() for _ in range(IMPORT_WORKERS)))
 
 
 async def _register(deps: Deps, member: StaffMember, record: StaffRecordLike | None) -> StaffChange:

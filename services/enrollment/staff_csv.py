@@ -56,11 +56,20 @@ def parse_staff_csv(text: str) -> ParsedCsv:
         raise DomainError("file", "is empty: expected a header row " + ",".join(COLUMNS))
     delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
     reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-    columns = _header(next(_rows(reader)))
+    columns = _header(next(reader))
     rows: list[tuple[int, StaffMember]] = []
     errors: list[RowError] = []
     first_line: dict[str, int] = {}
-    for cells in _rows(reader):
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a cell past the csv module's limit: that row's error only
+            if len(rows) + len(errors) >= MAX_ROWS:
+                raise DomainError("file", f"more than {MAX_ROWS} rows: split the file") from None
+            errors.append(RowError(reader.line_num, "row", f"unreadable: {exc}"))
+            continue
         line = reader.line_num  # physical line, right even after a quoted multi-line cell
         if not any(cell.strip() for cell in cells):
             continue  # blank lines at the end of exported sheets
@@ -81,15 +90,6 @@ def parse_staff_csv(text: str) -> ParsedCsv:
         first_line[member.nip] = line
         rows.append((line, member))
     return ParsedCsv(rows, errors)
-
-
-def _rows(reader):
-    """The reader's rows; a cell beyond the csv module's limit (131,072 characters) refuses the
-    file naming its line: it is nearly always a quote left open, which swallows what follows."""
-    try:
-        yield from reader
-    except csv.Error as exc:
-        raise DomainError("file", f"line {reader.line_num}: {exc} (is a quote left open?)") from None
 
 
 def _header(cells: list[str]) -> list[str | None]:

@@ -8,6 +8,7 @@ Collections: `staff` (_id = NIP), `sessions` (one roster per session, _id = sess
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from .domain import Enrollment, Participant, Roster, SessionInfo, StaffMember
 SERVICE = "enrollment"
 STAFF, SESSIONS, NEEDS = "staff", "sessions", "needs"
 COLLECTIONS = (STAFF, SESSIONS, NEEDS)
-_IN_CHUNK = 500  # NIPs per $in query when an import looks up what it already has
+_LOOKUPS = 8  # concurrent lookups by NIP (an import, a roster's names)
 
 
 @dataclass(frozen=True)
@@ -65,19 +66,24 @@ class StaffStore:
     def __init__(self, db: AsyncDatabase, city: str):
         self.coll = db[STAFF]
         self.city = city
+        self._total: int | None = None  # the register's size, once counted
 
     async def get(self, nip: str) -> StaffRecord | None:
         doc = await self.coll.find_one({"_id": nip}, {outbox.OUTBOX: 0})
         return _staff_record(doc) if doc else None
 
     async def get_many(self, nips: Sequence[str]) -> dict[str, StaffRecord]:
-        found: dict[str, StaffRecord] = {}
-        for start in range(0, len(nips), _IN_CHUNK):
-            cursor = self.coll.find({"_id": {"$in": list(nips[start:start + _IN_CHUNK])}},
-                                    {outbox.OUTBOX: 0})
-            async for doc in cursor:
-                found[doc["_id"]] = _staff_record(doc)
-        return found
+        # One `_id` equality each, a few at a time: FerretDB v1 does not push `$in` down to its
+        # backend, so one `$in` query converts the whole register (6.7 s for 500 NIPs among
+        # 20,000 staff, measured), while an equality is an index lookup (about 5 ms).
+        gate = asyncio.Semaphore(_LOOKUPS)
+
+        async def one(nip: str) -> StaffRecord | None:
+            async with gate:
+                return await self.get(nip)
+
+        records = await asyncio.gather(*(one(nip) for nip in nips))
+        return {record.member.nip: record for record in records if record}
 
     async def put(self, member: StaffMember, previous: StaffRecord | None,
                   events: Sequence[EventData]) -> bool:
@@ -88,16 +94,43 @@ class StaffStore:
                 await outbox.insert(self.coll, {"_id": member.nip, **_staff_doc(member)}, envelopes)
             except DuplicateKeyError:
                 return False
+            if self._total is not None:
+                self._total += 1
             return True
         return await outbox.update(self.coll, member.nip, previous.version, _staff_doc(member),
                                    envelopes)
 
+    async def create_many(self, members: Sequence[tuple[StaffMember, Sequence[EventData]]]) -> set[str]:
+        """Insert new people in one round trip; returns the NIPs that existed (not written)."""
+        created = [({"_id": m.nip, **_staff_doc(m)}, _wrap(events, self.city)) for m, events in members]
+        existed = await outbox.insert_many(self.coll, created)
+        if self._total is not None:
+            self._total += len(created) - len(existed)
+        return existed
+
     async def page(self, *, unit: str | None, limit: int, offset: int) -> tuple[int, list[StaffMember]]:
-        query = {"unit": unit} if unit else {}
-        total = await self.coll.count_documents(query)
-        cursor = self.coll.find(query, {outbox.OUTBOX: 0}).sort(
-            [("unit", ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)]).skip(offset).limit(limit)
-        return total, [_staff_record(doc).member async for doc in cursor]
+        """A unit's staff by name, or the whole register in the order it was registered.
+
+        Shaped for FerretDB v1, which sorts and counts in its own process after converting
+        every matching document (a sorted page of 20,000 staff took 8 s on SQLite, 5 s on
+        PostgreSQL): a unit is one indexed equality, sorted here; the whole register is read
+        in stored order, which stops after offset + limit documents, and its total is counted
+        once per process, then kept by the writes (one process per service writes the staff).
+        """
+        if unit:
+            docs = await self.coll.find({"unit": unit}, {outbox.OUTBOX: 0}).to_list()
+            docs.sort(key=lambda doc: (doc["name"], doc["_id"]))
+            return len(docs), [_staff_record(doc).member for doc in docs[offset:offset + limit]]
+        cursor = self.coll.find({}, {outbox.OUTBOX: 0}).skip(offset).limit(limit)
+        members = [_staff_record(doc).member async for doc in cursor]
+        return await self.total(), members
+
+    async def total(self) -> int:
+        if self._total is None:
+            # Counted at start (app.py) while nothing much is written; someone created during
+            # the count itself may be missing from the total until the next start.
+            self._total = await self.coll.count_documents({})
+        return self._total
 
 
 # --- session rosters ---------------------------------------------------------------------------

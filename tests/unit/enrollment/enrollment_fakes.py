@@ -43,6 +43,13 @@ class FakeStaff:
         self.writes += 1
         return True
 
+    async def create_many(self, members) -> set[str]:
+        existed = {m.nip for m, _ in members if m.nip in self.docs}
+        for member, events in members:
+            if member.nip not in existed:
+                await self.put(member, None, events)
+        return existed
+
     async def page(self, *, unit, limit, offset):
         members = sorted((r.member for r in self.docs.values() if not unit or r.member.unit == unit),
                          key=lambda m: (m.unit, m.name, m.nip))

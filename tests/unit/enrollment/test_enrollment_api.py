@@ -91,12 +91,41 @@ async def test_registers_then_reports_unchanged(client):
 async def test_imports_a_csv_body_then_the_same_as_a_multipart_upload(client):
     first = await client.post("/staff/import", content=CSV, headers={"content-type": "text/csv"})
     assert first.status_code == 200
-    assert first.json() == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 1, "errors": [
-        {"line": 4, "field": "nip", "reason": "digits 1-8 must be a real birth date YYYYMMDD"}]}
+    report = first.json()
+    assert {k: report[k] for k in ("status", "rows", "done", "created", "updated", "unchanged",
+                                   "rejected", "errors")} == {
+        "status": "done", "rows": 2, "done": 2, "created": 2, "updated": 0, "unchanged": 0,
+        "rejected": 1, "errors": [
+            {"line": 4, "field": "nip", "reason": "digits 1-8 must be a real birth date YYYYMMDD"}]}
     again = await client.post("/staff/import", files={"file": ("pegawai.csv", CSV.encode(), "text/csv")})
     assert (again.json()["created"], again.json()["unchanged"]) == (0, 2)
     listed = await client.get("/staff", params={"unit": "Bappeda"}, headers=as_viewer())
     assert [s["name"] for s in listed.json()["items"]] == ["Budi Santoso", "Sri Wahyuni"]
+
+
+async def test_a_long_import_answers_at_once_with_a_job_whose_progress_can_be_followed(
+        client, monkeypatch):
+    from services.enrollment import api
+
+    monkeypatch.setattr(api, "IMPORT_WAIT_SECONDS", 0.0)
+    started = await client.post("/staff/import", content=CSV, headers={"content-type": "text/csv"})
+    assert started.status_code == 202 and started.json()["status"] == "running"
+    job_id = started.json()["job_id"]
+    for _ in range(100):
+        state = (await client.get(f"/staff/imports/{job_id}", headers=as_viewer())).json()
+        if state["status"] == "done":
+            break
+    assert (state["done"], state["created"], state["rejected"]) == (2, 2, 1)
+    assert state["errors"][0]["line"] == 4
+    missing = await client.get("/staff/imports/nope", headers=as_viewer())
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "job_id"
+
+
+async def test_a_cell_past_any_limit_is_a_row_error_not_a_500(client):
+    csv = CSV + f"199001012015032002,{'y' * 300_000},Bappeda,umum,II,\n"
+    response = await client.post("/staff/import", content=csv, headers={"content-type": "text/csv"})
+    assert response.status_code == 200
+    assert [(e["line"], e["field"]) for e in response.json()["errors"]] == [(4, "nip"), (5, "row")]
 
 
 async def test_an_import_needs_csv(client):

@@ -82,3 +82,22 @@ def test_an_unusable_header_rejects_the_file(text, reason):
     with pytest.raises(DomainError) as err:
         parse_staff_csv(text)
     assert reason in err.value.reason
+
+
+def test_a_cell_longer_than_the_csv_limit_is_that_rows_error_and_the_rest_is_read():
+    parsed = parse_staff_csv(lines(
+        "nip,name,unit,position_type,rank_group",
+        f"{GOOD},{'x' * 200_000},Bappeda,structural,IV",
+        f"{GOOD_F},Sri Wahyuni,Bappeda,functional,III",
+    ))
+    assert [(e.line, e.field) for e in parsed.errors] == [(2, "row")]
+    assert "field limit" in parsed.errors[0].reason
+    assert [m.name for _, m in parsed.rows] == ["Sri Wahyuni"]
+
+
+def test_a_name_longer_than_the_field_allows_is_a_row_error():
+    parsed = parse_staff_csv(lines(
+        "nip,name,unit,position_type,rank_group",
+        f"{GOOD},{'x' * 5_000},Bappeda,structural,IV",
+    ))
+    assert [(e.line, e.field) for e in parsed.errors] == [(2, "name")] and parsed.rows == []

@@ -34,7 +34,15 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (!file) throw new Bkm.ApiError(400, { error: "invalid", errors: [{ field: "file", reason: t("staff.choose_file") }] });
     const form = new FormData();
     form.append("file", file);
-    const report = await Bkm.api("/staff/import", { method: "POST", form });
+    let report = await Bkm.api("/staff/import", { method: "POST", form });
+    // A large file is written by a job: follow its progress until it ends.
+    while (report.status === "running") {
+      $("#import-report").textContent = t("staff.import_progress", {
+        done: report.done, rows: report.rows, rejected: report.rejected });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      report = await Bkm.api(`/staff/imports/${report.job_id}`);
+    }
+    if (report.status === "failed") throw new Bkm.ApiError(503, { error: "unavailable", errors: [{ field: "file", reason: report.failure }] });
     Bkm.success($("#import-form"), t("staff.imported", {
       created: report.created, updated: report.updated, unchanged: report.unchanged, rejected: report.rejected }));
     $("#import-report").innerHTML = report.errors.length ? `<table id="row-errors"><caption>${t("staff.row_errors")}</caption>
