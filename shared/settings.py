@@ -16,6 +16,15 @@ class Settings(BaseSettings):
                       description="city name, or 'national'")
     service: Literal["enrollment", "sessions", "evaluation"] = "enrollment"
     kafka_bootstrap: str = "127.0.0.1:19092"
+    # One principal on one cluster (shared.kafka_auth): SASL/SCRAM-SHA-512 over TLS in the
+    # federation; PLAINTEXT only for a broker without listeners of that kind.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ca_file: str = ""  # PEM of the CA that signed the broker certificates
+    # Topics this node creates: the log is kept for ever (bangkom replay rebuilds from it).
+    kafka_replication_factor: int = Field(1, ge=1)
+    kafka_min_insync_replicas: int = Field(1, ge=1)
     mongo_url: str = "mongodb://127.0.0.1:27018/"
     mongo_db: str = ""  # default: bangkom_<node>_<service>
     http_host: str = "127.0.0.1"

@@ -24,6 +24,9 @@ from rich.console import Console
 
 from deploy.local.paths import REPO_ROOT, cache_dir
 from deploy.local.process import ManagedProcess, free_port, port_open, run_coroutine, tail
+from deploy.local.security import BrokerSecurity
+from shared.kafka_auth import client_kwargs
+from shared.settings import Settings
 from shared.topics import PARTITIONS
 
 KAFKA_POM = REPO_ROOT / "deploy" / "local" / "pom.xml"
@@ -193,7 +196,8 @@ class KafkaServer(ManagedProcess):
 
     def __init__(self, *, port: int, controller_port: int, data_dir: Path,
                  log_dir: Path | None = None, libs: Path | None = None,
-                 die_with_parent: bool = False) -> None:
+                 die_with_parent: bool = False, security: BrokerSecurity | None = None) -> None:
+        self.security = security  # None: a PLAINTEXT listener, no authorizer
         self.port = port
         self.controller_port = controller_port
         self.data_dir = data_dir
@@ -204,6 +208,13 @@ class KafkaServer(ManagedProcess):
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def admin(self) -> Settings:
+        """How the project's own tools reach this broker: as the operator when it is secured."""
+        if self.security is None:
+            return Settings(kafka_bootstrap=self.bootstrap)
+        return self.security.operator(self.bootstrap)
 
     @property
     def server_log(self) -> Path:
@@ -238,17 +249,19 @@ class KafkaServer(ManagedProcess):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.log4j_config.write_text(_LOG4J2_YAML.format(logfile=self.server_log))
         self.properties.write_text(_server_properties(
-            port=self.port, controller_port=self.controller_port, log_dirs=logs))
+            port=self.port, controller_port=self.controller_port, log_dirs=logs,
+            security=self.security))
         if (logs / "meta.properties").exists():
             return
         cluster_id = self._tool("random-uuid").strip().splitlines()[-1]
-        self._tool("format", "-t", cluster_id, "-c", str(self.properties), "--standalone")
+        users = self.security.format_args() if self.security else []
+        self._tool("format", "-t", cluster_id, "-c", str(self.properties), "--standalone", *users)
 
     def _tool(self, *args: str) -> str:
         done = subprocess.run(self._java("kafka.tools.StorageTool", *args), capture_output=True,
                               text=True, stdin=subprocess.DEVNULL, timeout=120)
-        with self.log_path.open("a") as log:
-            log.write(f"--- StorageTool {' '.join(args)}\n{done.stdout}{done.stderr}")
+        with self.log_path.open("a") as log:  # (not the arguments: they hold passwords)
+            log.write(f"--- StorageTool {args[0]}\n{done.stdout}{done.stderr}")
         if done.returncode != 0:
             raise SetupError(f"Kafka StorageTool {args[0]} failed (exit {done.returncode}):\n"
                              f"{done.stdout}{done.stderr}")
@@ -258,34 +271,38 @@ class KafkaServer(ManagedProcess):
         if not port_open("127.0.0.1", self.port):
             return f"port {self.port} closed"
         try:
-            run_coroutine(lambda: list_topics(self.bootstrap), timeout=10)
+            run_coroutine(lambda: list_topics(self.admin), timeout=10)
         except Exception as error:  # noqa: BLE001 - any failure means "not ready yet"
             return f"admin list_topics failed: {error!r}"
         return None
 
 
-def _server_properties(*, port: int, controller_port: int, log_dirs: Path) -> str:
-    return "\n".join([
-        "# Written by deploy/local/infra.py: single node, broker and controller.",
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
-        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        f"log.dirs={log_dirs}",
-        f"num.partitions={PARTITIONS}",  # auto-created topics match ours
-        "auto.create.topics.enable=true",
-        "offsets.topic.replication.factor=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        "",
-    ])
+def _server_properties(*, port: int, controller_port: int, log_dirs: Path,
+                       security: BrokerSecurity | None = None) -> str:
+    client = "SASL_SSL" if security else "PLAINTEXT"
+    listeners = f"{client}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
+        "listeners": listeners,
+        "advertised.listeners": listeners,
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(log_dirs),
+        "num.partitions": str(PARTITIONS),  # auto-created topics match ours
+        "auto.create.topics.enable": "true",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        **(security.properties(listener=client) if security else {}),
+    }
+    return "\n".join(["# Written by deploy/local/infra.py: single node, broker and controller.",
+                      *(f"{key}={value}" for key, value in props.items()), ""])
 
 
 # Readiness probes fail on purpose while a broker boots; without any handler, aiokafka's
@@ -294,10 +311,11 @@ def _server_properties(*, port: int, controller_port: int, log_dirs: Path) -> st
 logging.getLogger("aiokafka").addHandler(logging.NullHandler())
 
 
-async def list_topics(bootstrap: str) -> list[str]:
+async def list_topics(kafka: Settings | str) -> list[str]:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    settings = kafka if isinstance(kafka, Settings) else Settings(kafka_bootstrap=kafka)
+    admin = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=5000)
     await admin.start()
     try:
         return await admin.list_topics()
