@@ -16,6 +16,7 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.local.infra import KafkaServer
 from deploy.local.mirror import LinkSpec, MirrorMaker
@@ -46,6 +47,18 @@ def link(infra):
     finally:
         mirror.stop()
         city.stop()
+        # Its raw test records match the national pattern: a national service of a later
+        # module would dead-letter (and log) every one of them.
+        run_coroutine(lambda: _delete_topics(infra.kafka_bootstrap, streams), timeout=60)
+
+
+async def _delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 async def _produce(bootstrap: str, name: str, values: list[bytes]) -> None:
