@@ -161,8 +161,12 @@ def _remove_tree(root: Path) -> None:
 
 # -- run -----------------------------------------------------------------------------------------
 
-_LOG4J2_YAML = """\
-# Written by deploy/local/infra.py: the broker logs to one file instead of the console.
+def log4j2_yaml(logfile: Path, quiet: tuple[str, ...], *, writer: str) -> str:
+    """A Kafka JVM's log4j2 configuration: one file instead of the console, `quiet` loggers at
+    WARN (the broker's and MirrorMaker's differ only in those)."""
+    loggers = "".join(f"      - name: {name}\n        level: WARN\n" for name in quiet)
+    return f"""\
+# Written by {writer}: logs to one file instead of the console.
 Configuration:
   status: warn
   Appenders:
@@ -178,13 +182,10 @@ Configuration:
       AppenderRef:
         - ref: FILE
     Logger:
-      - name: kafka.request.logger
-        level: WARN
-      - name: state.change.logger
-        level: WARN
-      - name: org.apache.kafka.clients
-        level: WARN
-"""
+{loggers}"""
+
+
+BROKER_QUIET = ("kafka.request.logger", "state.change.logger", "org.apache.kafka.clients")
 
 
 class KafkaServer(ManagedProcess):
@@ -247,7 +248,8 @@ class KafkaServer(ManagedProcess):
         logs = self.data_dir / "data"
         logs.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.log4j_config.write_text(_LOG4J2_YAML.format(logfile=self.server_log))
+        self.log4j_config.write_text(
+            log4j2_yaml(self.server_log, BROKER_QUIET, writer="deploy/local/infra.py"))
         self.properties.write_text(_server_properties(
             port=self.port, controller_port=self.controller_port, log_dirs=logs,
             security=self.security))
