@@ -28,6 +28,29 @@ from shared.topics import CITIES, NATIONAL
 STARTED_IN_MODULE: list[ServiceProcess] = []
 
 
+async def read_topic(bootstrap: str, topic: str) -> list:
+    """Every record on `topic` so far, read by a real consumer outside any group."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # a topic made after the start
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:  # created a moment ago: its metadata has not spread yet
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list = []
+        pending = {tp for tp in partitions if ends[tp] > 0}
+        while pending:
+            for batch in (await consumer.getmany(timeout_ms=1000)).values():
+                records.extend(batch)
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+        return records
+    finally:
+        await consumer.stop()
+
+
 @dataclass
 class Infra:
     """What a test needs to reach the real Kafka and FerretDB, and to run services on them."""
@@ -76,26 +99,7 @@ class Infra:
         return proc
 
     async def read_topic(self, topic: str) -> list:
-        """Every record on `topic` so far, read by a real consumer outside any group."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka_bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            await consumer._client.force_metadata_update()  # a topic made after the start
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            if not partitions:  # created a moment ago: its metadata has not spread yet
-                return []
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            records: list = []
-            pending = {tp for tp in partitions if ends[tp] > 0}
-            while pending:
-                for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                    records.extend(batch)
-                pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-            return records
-        finally:
-            await consumer.stop()
+        return await read_topic(self.kafka_bootstrap, topic)
 
     def stop(self) -> None:
         for proc in self.services:
@@ -124,6 +128,12 @@ def infra(tmp_path_factory: pytest.TempPathFactory):
         yield infra
     finally:
         infra.stop()
+
+
+@pytest.fixture(scope="session")
+def topic_records():
+    """`await topic_records(bootstrap, topic)`: every record on a topic of any broker."""
+    return read_topic
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

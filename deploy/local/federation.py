@@ -1,9 +1,16 @@
-"""The local federation: one Kafka, one FerretDB, and nine services on fixed ports.
+"""The local federation: one Kafka, PostgreSQL under FerretDB, and nine services on fixed ports.
 
 Four cities each run `enrollment` and `sessions`; the nation runs `evaluation`. What was started
-is recorded in `<repo>/.run/state.json` (pid and kernel start time per component), so `bangkom
-down` and `bangkom status` work from any shell. Bearer tokens are made at the first `up` and kept
-in `.run/tokens.json` for the demo; the services are given only their sha256 hashes.
+is recorded in `<repo>/.run/state.json` (per component: its pid, which leads its session, and the
+kernel start time), so `bangkom down` and `bangkom status` work from any shell. Bearer tokens are
+made at the first `up` and kept in `.run/tokens.json` for the demo; the services are given only
+their sha256 hashes.
+
+Healing: every component is one server process leading its own session. `up` starts exactly
+what is down, after ending the checkout's own leftovers (the orphans of a component whose server
+died, and any process under this run directory holding one of its ports); a port held by any
+other program stops it, naming that program. `BANGKOM_RUN_DIR` and `BANGKOM_PORT_OFFSET` run a
+second federation beside the first (the healing tests do).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +31,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from deploy.local.infra import FerretDB, KafkaServer, list_topics, ping_mongo
+from deploy.local.infra import DB_BACKEND, FerretDB, KafkaServer, list_topics, ping_mongo
 from deploy.local.paths import REPO_ROOT, run_dir
 from deploy.local.process import (
-    ManagedProcess, StartupError, is_alive, port_open, run_coroutine, stop_group,
+    ManagedProcess, StartupError, all_pids, command_line, end_processes, is_alive, members,
+    port_holders, port_open, run_coroutine, stop_group, working_dir,
 )
 from shared.http import hash_token
 from shared.kafka import ensure_topics
@@ -35,9 +44,15 @@ from shared.topics import CITIES, CITY_STREAMS, NATIONAL, PARTITIONS, deadletter
 KAFKA_PORT = 19092
 KAFKA_CONTROLLER_PORT = 19093
 FERRETDB_PORT = 27018
+POSTGRES_PORT = 15432
 PROMETHEUS_PORT = 9090
 PROMETHEUS_CONFIG = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 ROLES = ("operator", "viewer")
+
+
+def port_offset() -> int:
+    """`BANGKOM_PORT_OFFSET`: added to every port of the federation (0 by default)."""
+    return int(os.environ.get("BANGKOM_PORT_OFFSET", "0"))
 
 
 @dataclass(frozen=True)
@@ -55,15 +70,13 @@ class ServiceSpec:
         return f"http://127.0.0.1:{self.port}"
 
 
-def _layout() -> list[ServiceSpec]:
-    specs = [ServiceSpec(NATIONAL, "evaluation", 8001)]
+def layout(offset: int = 0) -> list[ServiceSpec]:
+    specs = [ServiceSpec(NATIONAL, "evaluation", 8001 + offset)]
     for number, city in enumerate(CITIES, start=1):  # salatiga 801x, sawahlunto 802x, ...
-        specs += [ServiceSpec(city, "enrollment", 8000 + 10 * number + 1),
-                  ServiceSpec(city, "sessions", 8000 + 10 * number + 2)]
+        specs += [ServiceSpec(city, "enrollment", 8000 + offset + 10 * number + 1),
+                  ServiceSpec(city, "sessions", 8000 + offset + 10 * number + 2)]
     return specs
 
-
-SERVICES = _layout()
 
 
 def federation_topics() -> list[str]:
@@ -133,10 +146,13 @@ class ServiceProcess(ManagedProcess):
                 "--host", "127.0.0.1", "--port", str(self.port)]
 
     def environment(self) -> dict[str, str]:
-        return {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+        return {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
 
     def cwd(self) -> Path:
-        return REPO_ROOT
+        # The run directory, not the checkout: a process working there is the checkout's own.
+        self.log_path.parent.parent.mkdir(parents=True, exist_ok=True)
+        return self.log_path.parent.parent
 
     def start(self, timeout: float | None = None) -> None:
         require_service_module(self.service)
@@ -214,7 +230,7 @@ def kafka_health(bootstrap: str) -> str | None:
 class RunState:
     """What `up` started, readable by any later `bangkom` command."""
 
-    root: Path = field(default_factory=run_dir)
+    root: Path = field(default_factory=lambda: Path(os.environ.get("BANGKOM_RUN_DIR") or run_dir()))
 
     @property
     def path(self) -> Path:
@@ -232,8 +248,12 @@ class RunState:
 
     def record(self, name: str, proc: ManagedProcess, address: str) -> None:
         components = self.components()
-        components[name] = {"pid": proc.pid, "started": proc.started, "address": address,
-                            "stop_timeout": proc.stop_timeout, "log": str(proc.log_path)}
+        # `pid` is the server itself and leads the session of everything it starts; `cwd`, when
+        # set, claims the processes working there too (PostgreSQL's backends).
+        components[name] = {"pid": proc.pid, "session": proc.pid, "started": proc.started,
+                            "address": address, "cwd": proc.owned_cwd,
+                            "stop_timeout": proc.stop_timeout,
+                            "stop_signal": proc.stop_signal.name, "log": str(proc.log_path)}
         self._write(components)
 
     def forget(self, name: str) -> None:
@@ -244,6 +264,21 @@ class RunState:
     def alive(self, name: str) -> bool:
         entry = self.components().get(name)
         return bool(entry) and is_alive(entry["pid"], entry["started"])
+
+    def processes(self, name: str) -> list[int]:
+        """The live processes of a recorded component, its server's orphans included."""
+        entry = self.components().get(name)
+        return members(entry["pid"], entry["started"], entry.get("cwd")) if entry else []
+
+    def owns(self, pid: int) -> bool:
+        """A process of this checkout's federation: its command line names the run directory,
+        or it works there."""
+        root = str(self.root.resolve())
+        return root + "/" in command_line(pid) + " " or working_dir(pid) == root or \
+            working_dir(pid).startswith(root + "/")
+
+    def own_processes(self) -> list[int]:
+        return [pid for pid in all_pids() if pid != os.getpid() and self.owns(pid)]
 
     def _write(self, components: dict[str, dict[str, Any]]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -264,11 +299,24 @@ class RunState:
 # -- the whole federation --------------------------------------------------------------------------
 
 class Federation:
-    def __init__(self, console: Console | None = None, state: RunState | None = None) -> None:
+    def __init__(self, console: Console | None = None, state: RunState | None = None,
+                 offset: int | None = None) -> None:
         self.console = console or Console()
         self.state = state or RunState()
-        self.kafka_bootstrap = f"127.0.0.1:{KAFKA_PORT}"
-        self.mongo_url = f"mongodb://127.0.0.1:{FERRETDB_PORT}/"
+        self.offset = port_offset() if offset is None else offset
+        self.services = layout(self.offset)
+        self.kafka_port = KAFKA_PORT + self.offset
+        self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"
+        self.postgres_port = POSTGRES_PORT + self.offset
+        self.mongo_url = f"mongodb://127.0.0.1:{FERRETDB_PORT + self.offset}/"
+        self.prometheus_port = PROMETHEUS_PORT + self.offset
+
+    def ports(self) -> dict[str, list[int]]:
+        """Each component's ports."""
+        return {"kafka": [self.kafka_port, KAFKA_CONTROLLER_PORT + self.offset],
+                "postgres": [self.postgres_port], "ferretdb": [FERRETDB_PORT + self.offset],
+                **{spec.name: [spec.port] for spec in self.services},
+                "prometheus": [self.prometheus_port]}
 
     def tokens(self) -> dict[str, dict[str, str]]:
         return self.state.secret_json("tokens.json", lambda: new_tokens([NATIONAL, *CITIES]))
@@ -279,9 +327,9 @@ class Federation:
             "secret.json", lambda: {"pseudonym_secret": secrets.token_hex(32)})["pseudonym_secret"]
 
     def up(self) -> None:
-        for service in sorted({spec.service for spec in SERVICES}):
+        for service in sorted({spec.service for spec in self.services}):
             require_service_module(service)
-        self._check_ports()
+        self.clear_leftovers()
         started: list[str] = []
         try:
             self._up(started)
@@ -291,30 +339,55 @@ class Federation:
                 self._stop(name)
             raise
 
-    def _check_ports(self) -> None:
-        wanted = {"kafka": [KAFKA_PORT, KAFKA_CONTROLLER_PORT], "ferretdb": [FERRETDB_PORT],
-                  **{spec.name: [spec.port] for spec in SERVICES}}
-        busy = [f"{port} ({name})" for name, ports in wanted.items() if not self.state.alive(name)
-                for port in ports if port_open("127.0.0.1", port)]
-        if busy:
-            raise StartupError(f"ports already in use by another program: {', '.join(busy)}")
+    def clear_leftovers(self) -> list[int]:
+        """End this checkout's leftovers: the orphans of each recorded component whose server
+        died, then any process of the checkout holding a port of a component that is down.
+        A port held by another program raises StartupError naming it, before anything is
+        touched. Returns the pids ended."""
+        foreign, leftovers = [], []
+        ports = self.ports()
+        for name in {**ports, **self.state.components()}:
+            if self.state.alive(name):
+                continue
+            leftovers += self.state.processes(name)
+            for port in ports.get(name, ()):
+                for pid in port_holders(port):
+                    if self.state.owns(pid):
+                        leftovers.append(pid)
+                    else:
+                        foreign.append(f"port {port} ({name}) is held by pid {pid}: "
+                                       f"{command_line(pid)[:200] or '?'}")
+        if foreign:
+            raise StartupError("another program holds this federation's ports (nothing was "
+                               "touched; stop it, or set BANGKOM_PORT_OFFSET):\n  "
+                               + "\n  ".join(foreign))
+        leftovers = sorted(set(leftovers))
+        if leftovers:
+            self.console.print(f"[yellow]note:[/] ending {len(leftovers)} leftover process(es) "
+                               f"of this checkout: {', '.join(map(str, leftovers))}")
+            stuck = end_processes(leftovers, timeout=10.0)
+            if stuck:
+                raise StartupError(f"leftover processes did not end after SIGKILL: {stuck}")
+        return leftovers
 
     def _up(self, started: list[str]) -> None:
         tokens, secret = self.tokens(), self.pseudonym_secret()
         root = self.state.root
         if not self.state.alive("kafka"):
-            kafka = KafkaServer(port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT,
+            kafka = KafkaServer(port=self.kafka_port, controller_port=KAFKA_CONTROLLER_PORT + self.offset,
                                 data_dir=root / "kafka", log_dir=self.state.logs)
             self._start(kafka, "kafka", self.kafka_bootstrap, started)
+        ferret = FerretDB(port=FERRETDB_PORT + self.offset, data_dir=root / "ferretdb",
+                          log_dir=self.state.logs, pg_port=self.postgres_port)
+        if ferret.postgres is not None and not self.state.alive("postgres"):
+            self._start(ferret.postgres, "postgres", ferret.postgres.address, started)
         if not self.state.alive("ferretdb"):
-            ferret = FerretDB(port=FERRETDB_PORT, data_dir=root / "ferretdb",
-                              log_dir=self.state.logs)
             self._start(ferret, "ferretdb", self.mongo_url, started)
         with self.console.status("Creating topics"):
             run_coroutine(lambda: ensure_topics(self.kafka_bootstrap, federation_topics(),
                                                 PARTITIONS), timeout=60)
         waiting = []
-        for spec in SERVICES:
+        for spec in self.services:
             if self.state.alive(spec.name):
                 continue
             proc = ServiceProcess(
@@ -330,7 +403,7 @@ class Federation:
         with self.console.status(f"Waiting for {len(waiting)} services"):
             for proc in waiting:
                 proc.wait_ready(timeout=90)
-        self.console.print(f"[green]✓[/] {len(SERVICES)} services healthy "
+        self.console.print(f"[green]✓[/] {len(self.services)} services healthy "
                            f"({len(waiting)} started now)")
         self._start_prometheus(started)
 
@@ -342,11 +415,15 @@ class Federation:
             self.console.print("[yellow]note:[/] no `prometheus` on PATH (apt-get install "
                                "prometheus): the federation runs without it")
             return
-        if port_open("127.0.0.1", PROMETHEUS_PORT):
-            self.console.print(f"[yellow]note:[/] port {PROMETHEUS_PORT} is taken by another "
+        if self.offset:
+            self.console.print("[yellow]note:[/] with BANGKOM_PORT_OFFSET the federation runs "
+                               "without Prometheus (its scrape targets are the default ports)")
+            return
+        if port_open("127.0.0.1", self.prometheus_port):
+            self.console.print(f"[yellow]note:[/] port {self.prometheus_port} is taken by another "
                                "program: the federation runs without its own Prometheus")
             return
-        prometheus = PrometheusServer(port=PROMETHEUS_PORT, data_dir=self.state.root / "prometheus",
+        prometheus = PrometheusServer(port=self.prometheus_port, data_dir=self.state.root / "prometheus",
                                       log_dir=self.state.logs)
         try:
             self._start(prometheus, "prometheus", prometheus.url, started)
@@ -374,7 +451,7 @@ class Federation:
         from deploy import demo
 
         # demo.load draws its own progress bars on our console.
-        summary = demo.load({f"{s.node}/{s.service}": s.url for s in SERVICES}, self.tokens(),
+        summary = demo.load({f"{s.node}/{s.service}": s.url for s in self.services}, self.tokens(),
                             console=self.console)
         failed = {node: result["error"] for node, result in summary["cities"].items()
                   if result.get("error")}
@@ -389,6 +466,13 @@ class Federation:
         for name in sorted(self.state.components(), key=_stop_order):
             if self._stop(name):
                 stopped.append(name)
+        # What no record knows any more (a state file lost or edited): the checkout's own
+        # processes still holding the federation's ports.
+        strays = sorted({pid for ports in self.ports().values() for port in ports
+                         for pid in port_holders(port) if self.state.owns(pid)})
+        if strays:
+            end_processes(strays, timeout=15.0)
+            stopped += [f"pid {pid}" for pid in strays]
         if wipe:
             for sub in ("kafka", "ferretdb", "logs", "prometheus", "tokens.json", "secret.json"):
                 path = self.state.root / sub
@@ -402,21 +486,28 @@ class Federation:
         entry = self.state.components().get(name)
         if entry is None:
             return False
-        was_alive = is_alive(entry["pid"], entry["started"])
-        stop_group(entry["pid"], entry["started"], entry.get("stop_timeout", 15.0))
-        if is_alive(entry["pid"], entry["started"]):
-            raise RuntimeError(f"{name} (pid {entry['pid']}) is still running after SIGKILL")
+        was_running = bool(self.state.processes(name))
+        left = stop_group(entry["pid"], entry["started"], entry.get("stop_timeout", 15.0),
+                          signal.Signals[entry.get("stop_signal", "SIGTERM")], entry.get("cwd"))
+        if left:
+            raise RuntimeError(f"{name}: pids {left} are still running after SIGKILL")
         self.state.forget(name)
-        return was_alive
+        return was_running
 
     def status(self) -> list[dict[str, str]]:
         """One row per component: name, address, pid, and health ("up" or why not)."""
         recorded = self.state.components()
+        from deploy.local import postgres
+
         checks = {"kafka": (self.kafka_bootstrap, lambda: kafka_health(self.kafka_bootstrap)),
+                  "postgres": (f"127.0.0.1:{self.postgres_port}",
+                               lambda: postgres.health(self.postgres_port)),
                   "ferretdb": (self.mongo_url, lambda: ping_mongo(self.mongo_url)),
-                  **{s.name: (s.url, lambda url=s.url: http_health(url)) for s in SERVICES}}
-        if PrometheusServer.available():
-            url = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+                  **{s.name: (s.url, lambda url=s.url: http_health(url)) for s in self.services}}
+        if DB_BACKEND != "pg":
+            del checks["postgres"]
+        if PrometheusServer.available() and not self.offset:
+            url = f"http://127.0.0.1:{self.prometheus_port}"
             checks["prometheus"] = (url, lambda: http_health(url, "/-/ready"))
         for name, entry in recorded.items():  # components added by other commands
             checks.setdefault(name, (entry["address"], lambda: None))
@@ -427,8 +518,13 @@ class Federation:
             if entry is None:
                 return {"name": name, "address": address, "pid": "", "health": "not started"}
             if not is_alive(entry["pid"], entry["started"]):
+                # The server died; what it started may still run (and hold its port).
+                orphans = self.state.processes(name)
+                health = (f"orphaned: the server died, pids {', '.join(map(str, orphans))} "
+                          "of it still run (`bangkom up` ends them and starts it again)"
+                          if orphans else "process gone")
                 return {"name": name, "address": address, "pid": str(entry["pid"]),
-                        "health": f"process gone (log: {entry['log']})"}
+                        "health": f"{health} (log: {entry['log']})"}
             problem = probe()
             return {"name": name, "address": address, "pid": str(entry["pid"]),
                     "health": problem or "up"}
@@ -441,12 +537,12 @@ class Federation:
         table = Table(title="Bangkom local federation")
         for column in ("node", "service", "address"):
             table.add_column(column, no_wrap=True)
-        for spec in SERVICES:
+        for spec in self.services:
             table.add_row(spec.node, spec.service, spec.url)
         table.add_row("", "kafka", self.kafka_bootstrap)
         table.add_row("", "ferretdb", self.mongo_url)
         if self.state.alive("prometheus"):
-            table.add_row("", "prometheus", f"http://127.0.0.1:{PROMETHEUS_PORT}")
+            table.add_row("", "prometheus", f"http://127.0.0.1:{self.prometheus_port}")
         console.print(table)
         console.print(f"Bearer tokens (kept in {self.state.root / 'tokens.json'}):")
         for node, roles in self.tokens().items():
@@ -457,4 +553,4 @@ class Federation:
 
 
 def _stop_order(name: str) -> int:
-    return {"prometheus": -1, "kafka": 3, "ferretdb": 2}.get(name, 0)
+    return {"prometheus": -1, "kafka": 4, "postgres": 3, "ferretdb": 2}.get(name, 0)

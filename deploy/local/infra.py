@@ -1,5 +1,5 @@
 """The real infrastructure without Docker: Apache Kafka (KRaft) from Maven Central jars and
-FerretDB (MongoDB wire protocol over SQLite) built from its Go module.
+FerretDB (MongoDB wire protocol over PostgreSQL or SQLite) built from its Go module.
 
 `setup()` fetches and builds once into the cache (`BANGKOM_CACHE_DIR`, default `<repo>/.cache`);
 `KafkaServer` and `FerretDB` then run them on given ports and data directories, so the local
@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import shlex
 import shutil
 import stat
 import subprocess
@@ -331,9 +330,11 @@ DB_BACKEND = os.environ.get("BANGKOM_DB_BACKEND", "pg")
 
 
 class FerretDB(ManagedProcess):
-    """FerretDB v1: on PostgreSQL (`backend="pg"`, a server of ours in `data_dir/pg`, run in the
-    same process group so stopping or killing FerretDB does the same to it), or on SQLite (one
-    file per database in `data_dir`)."""
+    """FerretDB v1: on PostgreSQL (`backend="pg"`, a server of ours in `data_dir/pg`, its own
+    component: `self.postgres`), or on SQLite (one file per database in `data_dir`).
+
+    `start`, `stop` and `kill` act on both (the database as a whole); `spawn` and `wait_ready`
+    on FerretDB alone, for a launcher that runs PostgreSQL as a component of its own."""
 
     name = "ferretdb"
     start_timeout = 30.0
@@ -341,13 +342,17 @@ class FerretDB(ManagedProcess):
     def __init__(self, *, port: int, data_dir: Path, log_dir: Path | None = None,
                  binary: Path | None = None, die_with_parent: bool = False,
                  backend: str | None = None, pg_port: int | None = None) -> None:
+        from deploy.local.postgres import PostgresServer
+
         self.port = port
         self.data_dir = data_dir
         self.binary = binary or ferretdb_binary()
         self.backend = backend or DB_BACKEND
-        self.pg_port = pg_port or free_port()
-        super().__init__(log_path=(log_dir or data_dir) / "ferretdb.log",
-                         die_with_parent=die_with_parent)
+        log_dir = log_dir or data_dir
+        self.postgres = PostgresServer(
+            data_dir=data_dir / "pg", port=pg_port or free_port(), log_dir=log_dir,
+            die_with_parent=die_with_parent) if self.backend == "pg" else None
+        super().__init__(log_path=log_dir / "ferretdb.log", die_with_parent=die_with_parent)
 
     @property
     def url(self) -> str:
@@ -356,39 +361,31 @@ class FerretDB(ManagedProcess):
     def command(self) -> list[str]:
         common = [f"--listen-addr=127.0.0.1:{self.port}", f"--state-dir={self.data_dir}",
                   "--telemetry=disable", "--debug-addr=-"]
-        if self.backend == "sqlite":
+        if self.postgres is None:
             return [str(self.binary), "--handler=sqlite", f"--sqlite-url=file:{self.data_dir}/",
                     *common]
-        from deploy.local import postgres
-
-        ferretdb = [str(self.binary), "--handler=pg",
-                    f"--postgresql-url={postgres.url(self.pg_port)}", *common]
-        # The shell stays as the group leader until both have ended: a stop (SIGTERM to the
-        # group) returns only when PostgreSQL has shut down, so a restart finds its data free.
-        # After a SIGKILL the old server's backends hold its shared memory for a moment, and a
-        # new server refuses to start until they are gone: try again for up to 15 s.
-        return ["sh", "-c", f"""trap 'kill -TERM $fd 2>/dev/null' TERM INT
-tries=0
-while :; do
-  {shlex.join(postgres.postgres_command(self.data_dir / "pg", self.pg_port))} & pg=$!
-  sleep 0.3
-  kill -0 $pg 2>/dev/null && break
-  tries=$((tries+1)); [ $tries -lt 50 ] || exit 1
-done
-{shlex.join(ferretdb)} & fd=$!
-while kill -0 $fd 2>/dev/null; do wait $fd; done
-kill -INT $pg 2>/dev/null
-while kill -0 $pg 2>/dev/null; do wait $pg; done"""]
+        return [str(self.binary), "--handler=pg", f"--postgresql-url={self.postgres.url}",
+                *common]
 
     def prepare(self) -> None:
         if not self.binary.exists():
             raise SetupError(f"no FerretDB binary at {self.binary}: run `bangkom setup` first")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.backend == "pg":
-            from deploy.local import postgres
 
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            postgres.prepare_cluster(self.data_dir / "pg", self.log_path)
+    def start(self, timeout: float | None = None) -> None:
+        if self.postgres is not None and not self.postgres.running():
+            self.postgres.start()
+        super().start(timeout)
+
+    def stop(self) -> None:
+        super().stop()  # first: PostgreSQL's clean stop waits for no client
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    def kill(self) -> None:
+        super().kill()
+        if self.postgres is not None:
+            self.postgres.kill()
 
     def probe(self) -> str | None:
         if not port_open("127.0.0.1", self.port):
@@ -397,7 +394,8 @@ while kill -0 $pg 2>/dev/null; do wait $pg; done"""]
 
 
 def ping_mongo(url: str) -> str | None:
-    """None when the server answers a ping, else the error."""
+    """None when the server answers a ping, else the error. (FerretDB answers it without its
+    PostgreSQL: the launcher probes that as a component of its own.)"""
     from pymongo import MongoClient
 
     client = MongoClient(url, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000)

@@ -4,8 +4,9 @@ The wheel ships `initdb` and `postgres` under `pgserver/pginstall/bin`; we use o
 binaries, not the package's own server manager (it keeps its state in a per-user runtime dir and
 picks its own ports). `prepare_cluster` makes the data directory once (initdb, then the
 `ferretdb` database in single-user mode, so no client library is needed); `postgres_command`
-is the server's command line. `deploy.local.infra.FerretDB` runs the server and FerretDB as one
-process group, so every place that starts, stops or kills "the database" handles both.
+is the server's command line, and `PostgresServer` runs it as a component of its own: the
+postmaster is the session leader, so stopping the session also ends backends a SIGKILLed
+postmaster left behind. `deploy.local.infra.FerretDB` starts, stops and kills it with FerretDB.
 
 PostgreSQL refuses to run as root. When we are root (a container, this development machine),
 its processes run as `nobody`, which then owns the data directory.
@@ -16,10 +17,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 from deploy.local.infra import SetupError
+from deploy.local.process import ManagedProcess, StartupError, is_alive, members, port_open
 
 DATABASE = "ferretdb"
 USER = "bangkom"
@@ -33,26 +37,98 @@ def bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
-def as_server_user() -> list[str]:
+def as_server_user(die_with_parent: bool = False) -> list[str]:
     """Prefix that runs a command as the server's user: empty unless we are root."""
     if os.geteuid() != 0:
         return []
-    # --pdeathsig: the server goes when the process that started it goes, however it ends.
     user = pwd.getpwnam(_UNPRIVILEGED)
+    # --pdeathsig: a change of user clears the parent-death signal set before exec, so setpriv
+    # sets it again (INT: PostgreSQL's fast shutdown, which does not wait for clients).
     return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
-            "--pdeathsig=TERM"]
+            *(["--pdeathsig=INT"] if die_with_parent else [])]
 
 
 def url(port: int) -> str:
     return f"postgres://{USER}@127.0.0.1:{port}/{DATABASE}"
 
 
-def postgres_command(data_dir: Path, port: int) -> list[str]:
-    return [*as_server_user(), str(bin_dir() / "postgres"), "-D", str(data_dir), "-p", str(port),
+def postgres_command(data_dir: Path, port: int, die_with_parent: bool = False) -> list[str]:
+    return [*as_server_user(die_with_parent), str(bin_dir() / "postgres"), "-D", str(data_dir), "-p", str(port),
             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={data_dir}",
             # FerretDB opens a pool per client connection; the default 100 is short for nine
             # services and the test sessions' many clients.
             "-c", "max_connections=300"]
+
+
+class PostgresServer(ManagedProcess):
+    """The PostgreSQL server under FerretDB; `stop` is a fast shutdown (SIGINT)."""
+
+    name = "postgres"
+    start_timeout = 60.0
+    stop_timeout = 30.0
+    stop_signal = signal.SIGINT
+
+    def __init__(self, *, data_dir: Path, port: int, log_dir: Path,
+                 die_with_parent: bool = False) -> None:
+        self.data_dir, self.port = data_dir, port
+        self.owned_cwd = str(data_dir.resolve())  # where the postmaster and its backends work
+        super().__init__(log_path=log_dir / "postgres.log", die_with_parent=die_with_parent)
+
+    @property
+    def url(self) -> str:
+        return url(self.port)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return postgres_command(self.data_dir, self.port, self.die_with_parent)
+
+    def prepare(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_cluster(self.data_dir, self.log_path)
+        self._drop_stale_lock()
+
+    def _drop_stale_lock(self) -> None:
+        """A SIGKILLed server leaves its lock files (`postmaster.pid`, the socket's `.lock`);
+        while its parent has not reaped it, its pid still answers `kill -0`, and a new server
+        then refuses to start. They are stale when that pid is dead or a zombie and no process
+        works in the data directory any more (no old backend still attached to the shared
+        memory the lock names)."""
+        for lock in [self.data_dir / "postmaster.pid", *self.data_dir.glob(".s.PGSQL.*.lock")]:
+            try:
+                pid = int(lock.read_text().split("\n", 1)[0])
+            except (FileNotFoundError, ValueError):
+                continue
+            if not is_alive(pid, None) and not members(pid, None, self.owned_cwd):
+                lock.unlink(missing_ok=True)
+
+    def probe(self) -> str | None:
+        return health(self.port)
+
+    def wait_ready(self, timeout: float) -> None:
+        # Backends of a SIGKILLed server hold its shared memory for a moment after they are
+        # signalled, and a new server refuses to start meanwhile: start again, within `timeout`.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return super().wait_ready(max(1.0, deadline - time.monotonic()))
+            except StartupError as error:
+                if "shared memory block" not in str(error) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.3)
+            self.spawn()
+
+
+def health(port: int) -> str | None:
+    """None when the server accepts connections (`pg_isready`), else why not."""
+    if not port_open("127.0.0.1", port):
+        return f"port {port} closed"
+    done = subprocess.run([str(bin_dir() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p",
+                           str(port), "-U", USER, "-d", DATABASE, "-t", "3"],
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+    return None if done.returncode == 0 else f"pg_isready answered {done.returncode}"
 
 
 def prepare_cluster(data_dir: Path, log: Path) -> None:

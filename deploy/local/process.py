@@ -1,8 +1,9 @@
 """A long-running child process (broker, database, service) with a log file and a readiness probe.
 
-Each child gets its own session (process group), so stopping it also stops anything it forked,
-and a pid plus the kernel's start time identify it safely from another shell (`bangkom down`):
-a recycled pid never matches the recorded start time.
+Each child gets its own session, so stopping it also stops anything it forked, even after the
+child itself died (its orphans keep the session id). A pid plus the kernel's start time identify
+it safely from another shell (`bangkom down`): a recycled pid never matches the recorded start
+time. Every component is the server itself, never a shell wrapped around it.
 """
 
 from __future__ import annotations
@@ -65,17 +66,21 @@ def tail(path: Path, lines: int = 30) -> str:
     return "\n".join([*trouble, "..." if trouble else "", *last]).lstrip("\n")
 
 
-def start_time(pid: int) -> int | None:
-    """Clock ticks since boot when `pid` started (field 22 of /proc/<pid>/stat); None if gone
-    or a zombie."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (0: state, 1: ppid, 2: process
+    group, 3: session, 19: start time); None if gone or a zombie."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     fields = stat[stat.rindex(")") + 2:].split()  # the command name may contain spaces
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
+    return None if fields[0] == "Z" else fields
+
+
+def start_time(pid: int) -> int | None:
+    """Clock ticks since boot when `pid` started; None if gone or a zombie."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
 
 
 def is_alive(pid: int, started: int | None) -> bool:
@@ -83,18 +88,117 @@ def is_alive(pid: int, started: int | None) -> bool:
     return now is not None and (started is None or now == started)
 
 
-def stop_group(pid: int, started: int | None, timeout: float) -> None:
-    """SIGTERM the process group, SIGKILL it when it is still there after `timeout` seconds."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        if not is_alive(pid, started):
-            return
+def all_pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def members(session: int, started: int | None = None, cwd: str | None = None) -> list[int]:
+    """A component's live processes: its session's, and those working in `cwd` (PostgreSQL's
+    backends start sessions of their own, and work in the data directory)."""
+    found = session_members(session, started)
+    if cwd:
+        found += [pid for pid in all_pids() if pid not in found and working_dir(pid) == cwd]
+    return found
+
+
+def session_members(session: int, started: int | None = None) -> list[int]:
+    """Every live process of the session that `session` (a recorded pid) leads, the leader
+    included, even after the leader itself died: its children keep the session id, and the
+    kernel hands that number to no new process while one of them lives. If a process now has the
+    number but another start time, the number was reused and the session is not ours: []."""
+    if started is not None and start_time(session) not in (None, started):
+        return []
+    members = []
+    for pid in all_pids():
+        fields = _stat(pid)
+        if fields and int(fields[3]) == session:
+            members.append(pid)
+    return members
+
+
+def command_line(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def working_dir(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
+def port_holders(port: int) -> list[int]:
+    """The pids holding a listening TCP socket on `port` (IPv4 or IPv6), from /proc/net."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            os.killpg(pid, sig)
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{cols[9]}]")
+    if not inodes:
+        return []
+    holders = []
+    for pid in all_pids():
+        try:
+            fds = os.scandir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        with fds:
+            for fd in fds:
+                try:
+                    if os.readlink(fd.path) in inodes:
+                        holders.append(pid)
+                        break
+                except OSError:
+                    continue
+    return holders
+
+
+def signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
         except ProcessLookupError:
-            return
+            pass
+
+
+def end_processes(pids: list[int], timeout: float,
+                  first: signal.Signals = signal.SIGTERM) -> list[int]:
+    """`first`, then SIGKILL to what is still there after `timeout` s; the pids left (none
+    unless a process is stuck in the kernel)."""
+    started = {pid: start_time(pid) for pid in pids}
+    left = [pid for pid, at in started.items() if at is not None]
+    for sig, wait in ((first, timeout), (signal.SIGKILL, 10.0)):
+        if not left:
+            break
+        signal_all(left, sig)
         deadline = time.monotonic() + wait
+        while left and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = [pid for pid in left if is_alive(pid, started[pid])]
+    return left
+
+
+def stop_group(pid: int, started: int | None, timeout: float,
+               first: signal.Signals = signal.SIGTERM, cwd: str | None = None) -> list[int]:
+    """Stop every process of the session `pid` leads, whether or not the leader still lives:
+    `first` (a clean shutdown), SIGKILL to what is still there after `timeout` seconds. The
+    leader gets `first` alone at first (a server that stops its own children in order, like
+    PostgreSQL); the rest of the session gets it once the leader is gone. Returns the pids left."""
+    if is_alive(pid, started):
+        signal_all([pid], first)
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and is_alive(pid, started):
             time.sleep(0.1)
+    return end_processes(members(pid, started, cwd), timeout=2.0, first=first)
 
 
 def run_coroutine(factory: Callable[[], Coroutine[Any, Any, Any]], timeout: float) -> Any:
@@ -110,6 +214,8 @@ class ManagedProcess:
     name = "process"
     start_timeout = 60.0
     stop_timeout = 15.0
+    stop_signal = signal.SIGTERM
+    owned_cwd: str | None = None  # processes working there belong to this component too
 
     def __init__(self, *, log_path: Path, die_with_parent: bool = False) -> None:
         self.log_path = log_path
@@ -183,16 +289,13 @@ class ManagedProcess:
     def stop(self) -> None:
         """SIGTERM (a clean shutdown), then SIGKILL after `stop_timeout`."""
         if self.pid is not None:
-            stop_group(self.pid, self.started, self.stop_timeout)
+            stop_group(self.pid, self.started, self.stop_timeout, self.stop_signal, self.owned_cwd)
         self._reap()
 
     def kill(self) -> None:
-        """SIGKILL at once, as a crash would."""
-        if self.pid is not None and self.running():
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """SIGKILL to the whole session at once, as a crash would."""
+        if self.pid is not None:
+            signal_all(members(self.pid, self.started, self.owned_cwd), signal.SIGKILL)
         self._reap()
 
     def _reap(self) -> None:
