@@ -122,7 +122,7 @@ def bench(
 
 async def _write_dataset(p: dict) -> dict:
     from deploy.datagen import city_names, generate, produce
-    from shared.kafka import ensure_topics
+    from shared.kafka_admin import ensure_topics
     from shared.topics import CITY_STREAMS, topic
 
     names = [topic(c, s) for c in city_names(p["cities"]) for s in (*CITY_STREAMS, "insights")]
@@ -291,7 +291,7 @@ async def _freshness(bootstrap: str, mongo: str, root: Path, rate: float, second
     from deploy.local.federation import ServiceProcess, new_tokens, token_hashes
     from deploy.local.process import free_port
 
-    from shared.kafka import ensure_topics
+    from shared.kafka_admin import ensure_topics
     from shared.topics import CITY_STREAMS, deadletter_topic, topic
 
     # Before the national service starts: its pattern subscription then includes them at once.

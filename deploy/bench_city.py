@@ -72,7 +72,7 @@ def bench_city(
     from deploy.local.federation import ServiceProcess, new_tokens, token_hashes
     from deploy.local.infra import DB_BACKEND, FerretDB, KafkaServer, setup
     from deploy.local.process import free_port, run_coroutine
-    from shared.kafka import ensure_topics
+    from shared.kafka_admin import ensure_topics
     from shared.topics import CITY_STREAMS, deadletter_topic, topic
 
     console = Console(stderr=True)

@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> None:
     began = time.perf_counter()
     records = generate(args.cities, seed=args.seed, year=args.year, staff=args.staff)
     if args.kafka:
-        from shared.kafka import ensure_topics
+        from shared.kafka_admin import ensure_topics
 
         async def run() -> int:
             names = [topic(c, s) for c in city_names(args.cities) for s in ("enrollment", "sessions")]

@@ -21,7 +21,7 @@ from deploy.local.process import free_port
 from services.evaluation.replay import log_extent, work, worker_spec
 from services.evaluation.store import DeltaStore
 from shared.mongo import connect
-from shared.kafka import ensure_topics
+from shared.kafka_admin import ensure_topics
 from shared.settings import Settings
 from shared.topics import CITY_STREAMS, topic
 

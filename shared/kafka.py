@@ -17,9 +17,8 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -31,7 +30,8 @@ from shared.events import ContractError, Envelope, EventData, decode
 from shared.mongo import UNAVAILABLE
 from shared.outage import Outage
 from shared.settings import Settings
-from shared.topics import PARTITIONS, deadletter_topic
+from shared.kafka_auth import broker_kwargs, client_kwargs
+from shared.topics import deadletter_topic
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +39,25 @@ Handler = Callable[[Envelope, EventData], Awaitable[str]]
 MAX_ATTEMPTS = 3  # for errors that are neither bad input nor an outage: a bug, most likely
 
 
+# Every producer of the project, for events, dead letters and insights alike: idempotent (a retry
+# never writes a record twice) and acknowledged by every in-sync replica (an acknowledged record
+# survives the loss of the leader). tests/unit/shared/test_producers.py holds every publisher to it.
+PRODUCER_GUARANTEES = {"acks": "all", "enable_idempotence": True}
+
+
+def producer(settings: Settings, **options) -> AIOKafkaProducer:
+    """An aiokafka producer with the project's guarantees (not started)."""
+    return AIOKafkaProducer(**client_kwargs(settings), **PRODUCER_GUARANTEES, **options)
+
+
 def make_broker(settings: Settings) -> KafkaBroker:
     return KafkaBroker(
-        settings.kafka_bootstrap,
+        **broker_kwargs(settings),
+        **PRODUCER_GUARANTEES,
         client_id=f"bangkom-{settings.node}-{settings.service}",
         middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=f"bangkom-{settings.service}")],
         logger=logging.getLogger(f"faststream.{settings.service}"),
     )
-
-
-async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = PARTITIONS) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [NewTopic(n, partitions, 1) for n in sorted(set(names) - existing)]
-        if wanted:
-            try:
-                await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another node created it meanwhile
-    finally:
-        await admin.close()
 
 
 def subscribe_events(

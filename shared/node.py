@@ -11,7 +11,7 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
-from shared.kafka import ensure_topics
+from shared.kafka_admin import ensure_node_topics
 from shared.mongo import UNAVAILABLE
 from shared.outage import Outage
 from shared.outbox import Relay
@@ -49,7 +49,7 @@ async def running(
 ) -> AsyncIterator[None]:
     """The service's topics exist, its consumers and outbox relay run, and `background` tasks
     go on until shutdown; then everything stops in reverse order."""
-    await ensure_topics(settings.kafka_bootstrap, topics)
+    await ensure_node_topics(settings, topics)
     tasks = [asyncio.create_task(work) for work in background]
     await broker.start()
     await relay.start()

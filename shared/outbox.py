@@ -31,6 +31,7 @@ from pymongo.errors import BulkWriteError
 from shared import metrics
 from shared.outage import Outage
 from shared.events import EVENT_TYPES, KAFKA_HEADERS, Envelope
+from shared.kafka import producer as kafka_producer
 from shared.settings import Settings
 from shared.topics import topic
 
@@ -249,12 +250,7 @@ class Relay:
                 pass
 
     async def _connect(self) -> AIOKafkaProducer:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            enable_idempotence=True,  # retries inside one session never duplicate
-            acks="all",
-            linger_ms=2,
-        )
+        producer = kafka_producer(self.settings, linger_ms=2)
         await producer.start()
         try:
             self._already_published = dict.fromkeys(

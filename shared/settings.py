@@ -22,7 +22,10 @@ class Settings(BaseSettings):
     kafka_sasl_username: str = ""
     kafka_sasl_password: SecretStr = SecretStr("")
     kafka_ca_file: str = ""  # PEM of the CA that signed the broker certificates
-    # Topics this node creates: the log is kept for ever (bangkom replay rebuilds from it).
+    # Topics this node creates (shared.kafka_admin): event topics keep every record for ever
+    # (retention.ms = retention.bytes = -1, shared.topics.topic_configs), since bangkom replay
+    # rebuilds the national figures from offset 0; every producer waits for acks from all in-sync
+    # replicas, at least kafka_min_insync_replicas of them.
     kafka_replication_factor: int = Field(1, ge=1)
     kafka_min_insync_replicas: int = Field(1, ge=1)
     mongo_url: str = "mongodb://127.0.0.1:27018/"

@@ -12,6 +12,11 @@ written as prefixed rules (`bangkom.palu.`) without renaming anything:
 
 The partition key is the event's CloudEvents `subject` (e.g. `session/<id>`), so all events of
 one aggregate keep their order.
+
+Retention (`topic_configs`, applied by `shared.kafka_admin.ensure_topics`): events and insights
+are kept for ever, by time and by size, since `bangkom replay` rebuilds the national figures
+from offset 0 and a city's consumers rebuild their projections from it; dead letters are kept a
+year, the time an operator has to read, fix and republish one (docs/OPERATIONS.md).
 """
 
 import re
@@ -24,6 +29,16 @@ PARTITIONS = 3
 # The national service subscribes by pattern, so a new city needs no code change.
 CITY_EVENTS_PATTERN = r"^bangkom\.([a-z][a-z0-9-]*)\.(enrollment|sessions)$"
 _CITY_TOPIC = re.compile(CITY_EVENTS_PATTERN)
+
+
+DEADLETTER_RETENTION_MS = 365 * 24 * 3600 * 1000
+
+
+def topic_configs(name: str, min_insync: int = 1) -> dict[str, str]:
+    """The configs every Bangkom topic is created with (and brought back to)."""
+    deadletter = name.endswith(".deadletter")
+    return {"retention.ms": str(DEADLETTER_RETENTION_MS) if deadletter else "-1",
+            "retention.bytes": "-1", "min.insync.replicas": str(min_insync)}
 
 
 def topic(node: str, stream: str) -> str:

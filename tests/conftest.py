@@ -19,7 +19,7 @@ from deploy.local.federation import (
 )
 from deploy.local.infra import FerretDB, KafkaServer, setup
 from deploy.local.process import free_port, run_coroutine
-from shared.kafka import ensure_topics
+from shared.kafka_admin import ensure_topics
 from shared.topics import CITIES, NATIONAL
 
 # Services started by the current test module (see tests/integration/conftest.py): a national

@@ -38,7 +38,7 @@ from deploy.local.process import (
     port_holders, port_open, run_coroutine, stop_group, working_dir,
 )
 from shared.http import hash_token
-from shared.kafka import ensure_topics
+from shared.kafka_admin import ensure_topics
 from shared.topics import CITIES, CITY_STREAMS, NATIONAL, PARTITIONS, deadletter_topic, topic
 
 KAFKA_PORT = 19092

@@ -17,7 +17,7 @@ from services.evaluation.ingest import NationalIngest
 from services.evaluation.store import DeltaStore
 from shared import logging as json_logging
 from shared.http import create_api
-from shared.kafka import ensure_topics
+from shared.kafka_admin import ensure_node_topics
 from shared.mongo import connect
 from shared.settings import Settings
 from shared.topics import NATIONAL, deadletter_topic
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await ensure_topics(settings.kafka_bootstrap, [deadletter_topic(settings.node)])
+        await ensure_node_topics(settings, [deadletter_topic(settings.node)])
         # Loading and consuming run in the background: /health answers at once, and the
         # figures answer 503 until the deltas are loaded (never a partial total).
         task = asyncio.create_task(ingest.run(), name="national-ingest")

@@ -42,7 +42,8 @@ from services.evaluation.triage import RejectedError, admit
 from shared import metrics
 from shared.events import KAFKA_HEADERS, Envelope
 from shared.outage import Outage
-from shared.kafka import REDELIVER_TO, deadletter_headers, ensure_topics
+from shared.kafka import REDELIVER_TO, deadletter_headers, producer as kafka_producer
+from shared.kafka_admin import ensure_node_topics
 from shared.settings import Settings
 from shared.topics import CITY_EVENTS_PATTERN, NATIONAL_GROUP, deadletter_topic, topic
 
@@ -143,11 +144,7 @@ class NationalIngest:
 
     async def _start_producer(self) -> None:
         if self._producer is None:
-            # idempotent, acks=all: a dead letter or an insight is written once per send
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
-                enable_idempotence=True, client_id="bangkom-national-evaluation",
-            )
+            producer = kafka_producer(self.settings, client_id="bangkom-national-evaluation")
             await producer.start()
             self._producer = producer
 
@@ -364,7 +361,7 @@ class NationalIngest:
         )
         try:
             if name not in self._insight_topics:
-                await ensure_topics(self.settings.kafka_bootstrap, [name])
+                await ensure_node_topics(self.settings, [name])
                 self._insight_topics.add(name)
             await self._producer.send_and_wait(name, envelope.to_bytes(), headers=KAFKA_HEADERS,
                                                key=envelope.subject.encode())

@@ -24,7 +24,7 @@ from deploy.datagen import generate, produce
 from services.evaluation import queries as q
 from services.evaluation.figures import Figures
 from shared.events import ContractError, decode
-from shared.kafka import ensure_topics
+from shared.kafka_admin import ensure_topics
 from shared.topics import CITY_STREAMS, PARTITIONS, deadletter_topic, topic
 
 CITIES = ["evalkota-a", "evalkota-b", "evalkota-c"]

@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from deploy.local.infra import KafkaServer
 from deploy.local.mirror import LinkSpec, MirrorMaker
 from deploy.local.process import free_port, run_coroutine
-from shared.kafka import ensure_topics
+from shared.kafka_admin import ensure_topics
 from shared.topics import PARTITIONS, topic
 
 pytestmark = pytest.mark.integration

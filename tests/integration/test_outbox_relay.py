@@ -12,7 +12,7 @@ from pymongo import AsyncMongoClient
 
 from shared import outbox
 from shared.events import Envelope, StaffRegistered, decode
-from shared.kafka import ensure_topics
+from shared.kafka_admin import ensure_topics
 from shared.pseudonym import person_id
 from shared.settings import Settings
 from shared.topics import topic
