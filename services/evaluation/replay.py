@@ -1,6 +1,8 @@
 """Rebuild all national figures from the Kafka log: what `bangkom replay` runs.
 
-A rebuild starts a new generation in `meta` and drops the deltas, then reads every city
+A rebuild first checks, reading only, that the log holds everything: the broker answers, every
+partition the figures count is there and starts at offset 0 (`preflight`); it refuses
+otherwise. Then it starts a new generation in `meta` and drops the deltas, reads every city
 partition from its beginning up to its end offset at the start, and stops. A running national
 service notices the new generation, pauses while the rebuild runs and then loads its result,
 so the two never write deltas side by side.
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from pymongo.errors import PyMongoError
 
 from services.evaluation.ingest import NationalIngest
 from services.evaluation.store import DeltaStore, Generation
@@ -53,15 +57,54 @@ class Rebuilt:
     peak_rss_mib: float  # the workers' peaks added up: an upper bound of what they held at once
 
 
+class ReplayRefused(RuntimeError):
+    """A check before the rebuild failed; the national database was not touched."""
+
+
+PREFLIGHT_SECONDS = 8.0
+
+
+async def preflight(settings: Settings, store: DeltaStore) -> Extent:
+    """The log as it is now, once it is known to hold everything the figures count: the broker
+    answers, every partition the stored figures count is there, and every partition starts at
+    offset 0 (events are kept for ever: a later start means records were deleted). Raises
+    ReplayRefused naming what is wrong; reads only."""
+    try:
+        extent = await asyncio.wait_for(log_extent(settings.kafka_bootstrap), PREFLIGHT_SECONDS)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        raise ReplayRefused(f"Kafka at {settings.kafka_bootstrap} cannot be reached "
+                            f"({type(exc).__name__}: {exc or 'no answer'})") from None
+    try:
+        generation = await asyncio.wait_for(store.generation(), PREFLIGHT_SECONDS)
+        counted = await store.marks(generation.number)
+    except (TimeoutError, PyMongoError) as exc:
+        raise ReplayRefused(f"the national database at {settings.mongo_url} cannot be reached "
+                            f"({type(exc).__name__})") from None
+    present = {(tp.topic, tp.partition) for tp in extent}
+    for (name, partition), mark in sorted(counted.items()):
+        if (name, partition) not in present:
+            raise ReplayRefused(f"topic {name} partition {partition} is not in Kafka, but the "
+                                f"national figures count {mark + 1} of its records")
+    for tp, (begin, _) in extent.items():
+        if begin > 0:
+            raise ReplayRefused(
+                f"topic {tp.topic} partition {tp.partition} starts at offset {begin}, not 0: "
+                f"its first {begin} records were deleted from the log, and a replay would "
+                "leave them out of the national figures")
+    return extent
+
+
 async def rebuild(settings: Settings, on_progress: Progress | None = None,
-                  workers: int | None = None) -> Rebuilt:
-    """Drop the deltas and consume every city partition again, in `workers` processes."""
+                  workers: int | None = None, extent: Extent | None = None) -> Rebuilt:
+    """Check the log (`preflight`, unless `extent` comes from one), then drop the deltas and
+    consume every city partition again, in `workers` processes."""
     client = connect(settings)
     store = DeltaStore(client[settings.database])
     try:
+        if extent is None:
+            extent = await preflight(settings, store)
         generation = await store.begin_rebuild()
         # Insights stay with the running service: it publishes once it has loaded the result.
-        extent = await log_extent(settings.kafka_bootstrap)
         shares = share_out(extent, workers or os.cpu_count() or 1)
         total = sum(end - begin for begin, end in extent.values())
         done = [0] * len(shares)
