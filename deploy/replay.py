@@ -15,7 +15,7 @@ def replay(
     workers: int = typer.Option(0, "--workers", min=0,
                                 help="worker processes (0: one per core)"),
 ) -> None:
-    """Rebuild all national figures from the Kafka log (drops and refills the stored deltas).
+    """Rebuild all national figures from the Kafka log (built beside the served ones, swapped in).
 
     First checks, changing nothing, that the log holds every record the figures count (broker
     reachable, every partition present and starting at offset 0), and refuses otherwise. Uses

@@ -44,6 +44,7 @@ from shared.events import KAFKA_HEADERS, Envelope
 from shared.outage import Outage
 from shared.kafka import REDELIVER_TO, deadletter_headers, producer as kafka_producer
 from shared.kafka_admin import ensure_node_topics
+from shared.kafka_auth import client_kwargs
 from shared.settings import Settings
 from shared.topics import CITY_EVENTS_PATTERN, NATIONAL_GROUP, deadletter_topic, topic
 
@@ -96,10 +97,9 @@ class NationalIngest:
         try:
             while True:
                 try:
+                    # While `bangkom replay` builds a newer generation, this one is still
+                    # served and kept up to date; the swap at its end makes us reload.
                     generation = await self._retry(self.store.generation)
-                    if generation.rebuilding:
-                        await asyncio.sleep(2)  # `bangkom replay` is refilling the deltas
-                        continue
                     await self.load(generation)
                     await self.consume(self._replay_started)
                 except KafkaError as exc:
@@ -138,7 +138,7 @@ class NationalIngest:
         current = await self._retry(self.store.generation)
         if current.number != self.generation.number:
             # the API keeps serving the old, consistent total until the new one is loaded
-            log.warning("a replay started (generation %d): reloading", current.number)
+            log.warning("a replay built generation %d: loading it", current.number)
             return True
         return False
 
@@ -165,13 +165,7 @@ class NationalIngest:
             group = f"{group}.{self.settings.mongo_db}"
         self._group = group
         self._commit_offsets = partitions is None  # without a group there is nothing to commit
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            group_id=group if partitions is None else None,
-            client_id="bangkom-national-evaluation", enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            metadata_max_age_ms=5000,  # a new city's topics are picked up within seconds
-        )
+        consumer = national_consumer(self.settings, group if partitions is None else None)
         if partitions is None:
             consumer.subscribe(pattern=CITY_EVENTS_PATTERN,
                                listener=_ResumeFromMarks(self, consumer))
@@ -244,9 +238,8 @@ class NationalIngest:
         # One write at a time: FerretDB's SQLite has a single writer, and concurrent writes
         # fail with SQLITE_BUSY (measured: a retry storm, many times slower).
         for tp, batch in list(self._batches.items()):
-            end = consumer.highwater(tp)
             if (batch.records < BATCH_RECORDS and now - batch.since < BATCH_SECONDS
-                    and (end is None or batch.last + 1 < end)):
+                    and not await _at_end(consumer, tp)):
                 continue
             await self._write(tp, batch)
             del self._batches[tp]
@@ -322,14 +315,22 @@ class NationalIngest:
             log.info("consumer lag not measured: %s", exc)
             return
         for tp, end in ends.items():
-            # the stored mark is this consumer's real committed position
-            done = self.marks.get((tp.topic, tp.partition), -1) + 1
-            metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(max(end - done, 0))
+            # what is read but not yet stored counts as lag too: the marks are the truth
+            batch = self._batches.get(tp)
+            lag = max(end - await consumer.position(tp), 0) + (batch.records if batch else 0)
+            metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(lag)
 
     # --- insights back to the cities --------------------------------------------------------
 
+    async def _caught_up(self, consumer: AIOKafkaConsumer) -> bool:
+        """Every assigned partition read to its end and stored."""
+        for tp in consumer.assignment():
+            if tp in self._batches or not await _at_end(consumer, tp):
+                return False
+        return True
+
     async def _publish_insights(self, consumer: AIOKafkaConsumer) -> None:
-        if not self._dirty_cities or not _caught_up(consumer, self.marks):
+        if not self._dirty_cities or not await self._caught_up(consumer):
             return  # during a catch-up the figures are partial: say nothing yet
         cities, self._dirty_cities = self._dirty_cities, set()
         try:
@@ -423,12 +424,27 @@ def _redelivered_elsewhere(headers) -> bool:
     return False
 
 
-def _caught_up(consumer: AIOKafkaConsumer, marks: dict[Partition, int]) -> bool:
-    for tp in consumer.assignment():
+def national_consumer(settings: Settings, group: str | None) -> AIOKafkaConsumer:
+    """The national reader of the city topics: read_committed, since the link from a city
+    writes them in transactions (exactly once) and an aborted batch must never be counted.
+    Group `None`: assigned partitions (a rebuild worker). No auto-commit: the stored marks
+    say what has been counted."""
+    return AIOKafkaConsumer(
+        **client_kwargs(settings), group_id=group, client_id="bangkom-national-evaluation",
+        enable_auto_commit=False, auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        metadata_max_age_ms=5000,  # a new city's topics are picked up within seconds
+    )
+
+
+async def _at_end(consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
+    """Whether the consumer has read all that `tp` holds now. By position, not by the last
+    record's offset: on a transactional topic the log ends in a commit marker, an offset that
+    is never delivered as a record. The end is the last stable offset (read_committed)."""
+    end = consumer.last_stable_offset(tp)
+    if end is None:
         end = consumer.highwater(tp)
-        if end is None or marks.get((tp.topic, tp.partition), -1) + 1 < end:
-            return False
-    return True
+    return end is not None and await consumer.position(tp) >= end
 
 
 class _ResumeFromMarks(ConsumerRebalanceListener):

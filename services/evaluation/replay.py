@@ -2,10 +2,11 @@
 
 A rebuild first checks, reading only, that the log holds everything: the broker answers, every
 partition the figures count is there and starts at offset 0 (`preflight`); it refuses
-otherwise. Then it starts a new generation in `meta` and drops the deltas, reads every city
-partition from its beginning up to its end offset at the start, and stops. A running national
-service notices the new generation, pauses while the rebuild runs and then loads its result,
-so the two never write deltas side by side.
+otherwise. Then it starts building a new generation beside the served one (`meta.building`),
+reads every city partition from its beginning up to its end offset at the start, and swaps the
+generations at the end. A running national service serves and counts the old generation
+meanwhile and loads the new one after the swap; a rebuild that fails half-way changes nothing
+it serves.
 
 The reading is shared between worker processes, one per core by default: a catch-up is CPU
 work (JSON, validation, sums) and one Python process uses one core. Each worker is given a
@@ -34,7 +35,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pymongo.errors import PyMongoError
 
-from services.evaluation.ingest import NationalIngest
+from services.evaluation.ingest import NationalIngest, national_consumer
 from services.evaluation.store import DeltaStore, Generation
 from shared.mongo import connect
 from shared.process import die_with_parent
@@ -142,7 +143,9 @@ async def log_extent(bootstrap: str) -> Extent:
                   for t in described for p in t["partitions"]]
     if not partitions:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    # The national reader's settings (read_committed): the ends are then the last stable
+    # offsets, where the workers' consumers can get to even while a link's transaction is open.
+    consumer = national_consumer(Settings(kafka_bootstrap=bootstrap), None)
     await consumer.start()
     try:
         # assigned first, so the offsets below need no metadata round per topic (10 s for 100)
@@ -223,12 +226,19 @@ async def work(spec: dict) -> None:
 
     said = -1
 
-    async def finished(_consumer: AIOKafkaConsumer) -> bool:
+    async def finished(consumer: AIOKafkaConsumer) -> bool:
         nonlocal said
         if (now := consumed()) != said:  # a line per stored batch: the parent's progress bar
             said = now
             print(json.dumps({"consumed": now}), flush=True)
-        return now >= sum(end - begin for begin, end in share.values())
+        if ingest._batches:  # read but not yet stored
+            return False
+        # By position: a transactional partition ends in a commit marker, an offset no record
+        # has, so the stored marks stop short of `end` there.
+        for tp, (_, end) in share.items():
+            if await consumer.position(tp) < end:
+                return False
+        return True
 
     try:
         await ingest.consume(finished, partitions=list(share))
@@ -236,7 +246,8 @@ async def work(spec: dict) -> None:
     finally:
         await client.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    print(json.dumps({"consumed": consumed(), "peak_rss_mib": round(peak, 1)}), flush=True)
+    total = sum(end - begin for begin, end in share.values())  # all of it: it is done
+    print(json.dumps({"consumed": total, "peak_rss_mib": round(peak, 1)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ high-water mark is the largest `last` offset among its deltas. A batch is one si
 write (FerretDB has no transactions), so it is counted entirely or not at all. Many deltas of a
 partition are compacted into one, written before the ones it replaces are deleted.
 
-`meta` holds the rebuild generation: `bangkom replay` increments it and drops the deltas; a
-delta of an older generation (written by a process that had not noticed yet) is ignored, and
-deleted by the next load.
+`meta` holds the generation served (`number`) and the one a rebuild is building (`building`).
+`bangkom replay` writes the new generation's deltas beside the served ones (a delta's id starts
+with its generation) and swaps at the end, in one write of `meta`; the service then loads the
+new generation, and its load deletes the older one's deltas. A rebuild that fails half-way
+leaves the served generation as it was; the next rebuild deletes what the failed one wrote.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def counted(docs: list[dict]) -> tuple[list[dict], list[dict]]:
 @dataclass(frozen=True)
 class Generation:
     number: int
-    rebuilding: bool
+    rebuilding: bool  # for the service: a rebuild is building a newer one; for a worker: its own
 
     @property
     def group(self) -> str:
@@ -66,8 +68,9 @@ class DeltaStore:
         self.meta = db[META]
 
     async def generation(self) -> Generation:
+        """The generation served (and whether a newer one is being built)."""
         doc = await self.meta.find_one({"_id": _GENERATION}) or {}
-        return Generation(doc.get("number", 0), doc.get("rebuilding", False))
+        return Generation(doc.get("number", 0), doc.get("building") is not None)
 
     async def load(self, generation: int) -> tuple[Figures, dict[Partition, int]]:
         """The sum of all deltas of `generation`, and each partition's high-water mark.
@@ -130,7 +133,7 @@ class DeltaStore:
             total.merge(Figures.from_doc(doc["figures"]))
         first, last = kept[0]["first"], kept[-1]["last"]
         topic, partition = key
-        doc_id = f"{topic}|{partition}|{first}-{last}"
+        doc_id = f"{generation}|{topic}|{partition}|{first}-{last}"
         with suppress(DuplicateKeyError):  # written by a compaction stopped before deleting
             await self.deltas.insert_one({
                 "_id": doc_id, "generation": generation, "topic": topic, "partition": partition,
@@ -155,7 +158,7 @@ class DeltaStore:
 
     async def write(self, *, generation: int, topic: str, partition: int, first: int, last: int,
                     records: int, delta: Figures) -> None:
-        doc_id = f"{topic}|{partition}|{first}"
+        doc_id = f"{generation}|{topic}|{partition}|{first}"
         doc = {
             "_id": doc_id, "generation": generation, "topic": topic, "partition": partition,
             "first": first, "last": last, "records": records, "figures": delta.to_doc(),
@@ -163,26 +166,23 @@ class DeltaStore:
         }
         # insert, not an upsert: FerretDB v1 (SQLite) scans the whole collection for an
         # upsert (measured 0.06 s -> 0.4 s per write over 200 documents), an insert stays flat.
-        try:
+        with suppress(DuplicateKeyError):  # a retry of a write that landed, its reply lost
             await self.deltas.insert_one(doc)
-        except DuplicateKeyError:
-            existing = await self.deltas.find_one({"_id": doc_id}, {"generation": 1, "last": 1})
-            if existing is None or (existing["generation"], existing["last"]) != (generation, last):
-                # left by a process of an older generation: this rebuild's batch replaces it
-                await self.deltas.replace_one({"_id": doc_id}, doc, upsert=True)
-            # else: a retry of a write that had landed before its reply was lost
 
     async def begin_rebuild(self) -> Generation:
-        doc = await self.meta.find_one_and_update(
-            {"_id": _GENERATION}, {"$inc": {"number": 1}, "$set": {"rebuilding": True}},
-            upsert=True, return_document=ReturnDocument.AFTER,
-        )
-        # drop, not delete_many: FerretDB deletes document by document, seconds for big deltas
-        await self.deltas.drop()
-        return Generation(doc["number"], True)
+        """A new generation to build beside the served one, which stays as it is."""
+        current = await self.meta.find_one({"_id": _GENERATION}) or {}
+        serving = current.get("number", 0)
+        number = max(serving, current.get("building") or 0) + 1
+        await self.meta.update_one({"_id": _GENERATION}, {"$set": {"building": number}},
+                                   upsert=True)
+        # What an earlier rebuild that failed half-way wrote (the served deltas stay).
+        await self.deltas.delete_many({"generation": {"$gt": serving}})
+        return Generation(number, True)
 
     async def end_rebuild(self, generation: Generation) -> None:
-        # A delta a service wrote before noticing the rebuild is of an older generation:
-        # `load` ignores it and deletes it.
-        await self.meta.update_one({"_id": _GENERATION, "number": generation.number},
-                                   {"$set": {"rebuilding": False}})
+        """The swap: the built generation becomes the served one, in one single-document write.
+        The service notices, loads it, and its load deletes the older generation's deltas."""
+        await self.meta.update_one({"_id": _GENERATION, "building": generation.number},
+                                   {"$set": {"number": generation.number},
+                                    "$unset": {"building": ""}})

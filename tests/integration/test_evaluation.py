@@ -223,7 +223,7 @@ async def test_a_replay_rebuilds_the_same_figures_while_the_service_runs(infra, 
     assert rebuilt.events == progress[-1][1] and progress[-1][0] == progress[-1][1]
     assert rebuilt.events >= len(records)  # every city topic, not only those of this test
 
-    deadline = time.monotonic() + 60  # the service notices, pauses, then loads the result
+    deadline = time.monotonic() + 60  # the service notices the swap, then loads the result
     while time.monotonic() < deadline:
         response = await _get(proc.url, "/figures")
         if response.status_code == 200 and response.json()["generation"] == 1:
@@ -238,6 +238,53 @@ async def test_a_replay_rebuilds_the_same_figures_while_the_service_runs(infra, 
     finally:
         await client.close()
     assert generations == [1]
+
+
+async def test_a_replay_that_fails_half_way_leaves_the_served_figures_even_after_a_restart(
+        infra, national):
+    from services.evaluation.replay import rebuild
+    from services.evaluation.store import DeltaStore
+    from shared.settings import Settings
+
+    proc, database, _ = national
+    before = (await _get(proc.url, "/figures")).json()
+    settings = Settings(node="national", service="evaluation", mongo_db=database,
+                        kafka_bootstrap=infra.kafka_bootstrap, mongo_url=infra.mongo_url)
+
+    class Stopped(Exception):
+        pass
+
+    def on_progress(done: int, total: int) -> None:
+        if total and done >= total / 2:
+            raise Stopped  # as a crash of `bangkom replay` half-way would
+
+    stopped = False
+    try:
+        await rebuild(settings, on_progress, workers=2)
+    except* Stopped:  # out of the workers' task group
+        stopped = True
+    assert stopped
+    client = AsyncMongoClient(infra.mongo_url)
+    try:
+        built = await client[database]["deltas"].count_documents(
+            {"generation": before["generation"] + 1})
+        served = await DeltaStore(client[database]).generation()
+    finally:
+        await client.close()
+    assert built > 0, "the rebuild wrote nothing before it stopped: the test proves nothing"
+    assert served.number == before["generation"]
+
+    await asyncio.sleep(6)  # past the service's look for a new generation (every 5 s)
+    after = (await _get(proc.url, "/figures")).json()
+    assert (after["generation"], after["cities"]) == (before["generation"], before["cities"])
+    proc.kill()  # a restart loads the stored figures: the served generation's, not the half
+    await asyncio.to_thread(proc.start)
+    deadline = time.monotonic() + 60
+    while (response := await _get(proc.url, "/figures")).status_code != 200:
+        assert time.monotonic() < deadline, response.text  # 503 while it loads the deltas
+        await asyncio.sleep(0.5)
+    restarted = response.json()
+    assert (restarted["generation"], restarted["cities"]) == (before["generation"], before["cities"])
 
 
 def _rebuild_workers() -> list[int]:
