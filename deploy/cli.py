@@ -25,10 +25,11 @@ _EXTERNAL_COMMANDS = {
     "replay": "deploy.replay:replay",
     "bench": "deploy.bench:bench",
     "bench-city": "deploy.bench_city:bench_city",
+    "bench-federation": "deploy.bench_federation:bench_federation",
 }
 # `bangkom bench city` is `bangkom bench-city` (`bench` itself is a plain command).
-if sys.argv[1:3] == ["bench", "city"]:
-    sys.argv[1:3] = ["bench-city"]
+if sys.argv[1:3] in (["bench", "city"], ["bench", "federation"]):
+    sys.argv[1:3] = [f"bench-{sys.argv[2]}"]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -54,14 +55,19 @@ def setup() -> None:
 
 
 @app.command()
-def up() -> None:
-    """Start Kafka, FerretDB and the nine services (four cities + the nation), load demo data."""
+def up(single_broker: bool = typer.Option(
+        False, "--single-broker",
+        help="one Kafka for every node, no MirrorMaker (fast tests; not the federation)"),
+       no_demo: bool = typer.Option(False, "--no-demo", help="load no demo data")) -> None:
+    """Start a Kafka broker per city and for the nation with MirrorMaker 2 linking them,
+    FerretDB, and the nine services (four cities + the nation); load demo data. After a
+    crash, run it again: it starts exactly what is down."""
     from deploy.local.federation import Federation
     from deploy.local.infra import SetupError
     from deploy.local.process import StartupError
 
     setup()
-    federation = Federation(console=err)
+    federation = Federation(console=err, single_broker=True if single_broker else None)
     try:
         federation.up()
     except (StartupError, SetupError) as error:
@@ -69,10 +75,15 @@ def up() -> None:
     except KeyboardInterrupt:
         raise _fail("interrupted; what this command had started was stopped", 130) from None
     try:
-        federation.load_demo()
+        if not no_demo:
+            federation.load_demo()  # while MirrorMaker starts: the demo data need no link
     except Exception as error:  # noqa: BLE001 - the federation itself is up: say so, keep it
         federation.print_summary(console)
         raise _fail(f"the federation is up, but loading the demo data failed: {error!r}") from None
+    try:
+        federation.wait_links()
+    except StartupError as error:
+        raise _fail(f"{error}\nThe nodes run, unlinked; logs: {federation.state.logs}") from None
     federation.print_summary(console)
 
 
@@ -93,15 +104,21 @@ def status() -> None:
 
     from deploy.local.federation import Federation
 
-    rows = Federation(console=err).status()
-    table = Table(title="Bangkom local federation")
-    for column in ("component", "address", "pid", "health"):
-        table.add_column(column, overflow="fold")
+    federation = Federation(console=err)
+    rows = federation.status()
+    table = Table(title=f"Bangkom local federation ({federation.topology})")
+    for column in ("component", "address", "pid", "MiB", "health"):
+        table.add_column(column, overflow="fold", justify="right" if column == "MiB" else "left")
     for row in rows:
         health = row["health"]
-        table.add_row(row["name"], row["address"], row["pid"],
-                      f"[green]{health}[/]" if health == "up" else f"[red]{health}[/]")
+        if health == "up" and row.get("detail"):
+            health = f"up, {row['detail']}"
+        table.add_row(row["name"], row["address"], row["pid"], row.get("memory_mib", ""),
+                      f"[green]{health}[/]" if row["health"] == "up" else f"[red]{health}[/]")
     console.print(table)
+    memory = sum(int(row.get("memory_mib") or 0) for row in rows)
+    console.print(f"memory of the running components: {memory:,} MiB "
+                  "(proportional set size: shared pages split between their processes)")
     down_count = sum(row["health"] != "up" for row in rows)
     if down_count:
         raise _fail(f"{down_count} of {len(rows)} components are not up")

@@ -29,8 +29,10 @@ STARTED_IN_MODULE: list[ServiceProcess] = []
 
 
 async def read_topic(bootstrap: str, topic: str) -> list:
-    """Every record on `topic` so far, read by a real consumer outside any group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    """Every committed record on `topic` so far, read by a real consumer outside any group."""
+    # read_committed: on a topic MirrorMaker writes in transactions, what the nation counts
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed")
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()  # a topic made after the start

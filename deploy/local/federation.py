@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy.local.infra import DB_BACKEND, FerretDB, KafkaServer, list_topics, ping_mongo
+from deploy.local.mirror import LinkSpec, MirrorMaker
 from deploy.local.paths import REPO_ROOT, run_dir
 from deploy.local.process import (
     ManagedProcess, StartupError, all_pids, command_line, end_processes, is_alive, members,
@@ -41,8 +42,11 @@ from shared.http import hash_token
 from shared.kafka_admin import ensure_topics
 from shared.topics import CITIES, CITY_STREAMS, NATIONAL, PARTITIONS, deadletter_topic, topic
 
-KAFKA_PORT = 19092
+KAFKA_PORT = 19092  # the national broker (the only one with --single-broker)
 KAFKA_CONTROLLER_PORT = 19093
+CITY_BROKER_STEP = 100  # city n's broker on KAFKA_PORT + 100 n: salatiga 19192, ...
+MIRROR_REST_PORT = 19098  # MirrorMaker's internal REST listener (dedicated mode)
+NATIONAL_HEAP, CITY_HEAP = "448m", "320m"  # fixed small heaps: five JVMs share two cores
 FERRETDB_PORT = 27018
 POSTGRES_PORT = 15432
 PROMETHEUS_PORT = 9090
@@ -80,9 +84,19 @@ def layout(offset: int = 0) -> list[ServiceSpec]:
 
 
 def federation_topics() -> list[str]:
+    """Every topic of the federation on one broker (`--single-broker`, the test fixtures)."""
     streams = (*CITY_STREAMS, "insights")
     return [*(topic(city, s) for city in CITIES for s in streams),
             *(deadletter_topic(city) for city in CITIES), deadletter_topic(NATIONAL)]
+
+
+def broker_topics(node: str) -> list[str]:
+    """The topics on one node's own broker: a city's streams and dead letters; at the nation,
+    the mirrored copies of every city's streams, the insights it sends, its dead letters."""
+    streams = (*CITY_STREAMS, "insights")
+    if node == NATIONAL:
+        return [*(topic(city, s) for city in CITIES for s in streams), deadletter_topic(NATIONAL)]
+    return [*(topic(node, s) for s in streams), deadletter_topic(node)]
 
 
 # -- tokens --------------------------------------------------------------------------------------
@@ -286,6 +300,17 @@ class RunState:
         tmp.write_text(json.dumps({"components": components}, indent=2))
         tmp.replace(self.path)  # atomic: a concurrent `status` never reads half a file
 
+    def topology(self) -> str | None:
+        """"federated" or "single-broker", as the last `up` ran it; None before any."""
+        try:
+            return (self.root / "topology").read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def set_topology(self, topology: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "topology").write_text(topology + "\n")
+
     def secret_json(self, name: str, make) -> Any:
         """A JSON file under .run made once, readable only by its owner."""
         path = self.root / name
@@ -299,22 +324,56 @@ class RunState:
 # -- the whole federation --------------------------------------------------------------------------
 
 class Federation:
+    """The local federation. By default every node has its own Kafka broker and one
+    MirrorMaker 2 process links the cities with the nation; `single_broker` runs one shared
+    broker instead (fast tests). The choice is kept in the run state: a later `up` (after a
+    crash) brings back the same topology."""
+
     def __init__(self, console: Console | None = None, state: RunState | None = None,
-                 offset: int | None = None) -> None:
+                 offset: int | None = None, single_broker: bool | None = None) -> None:
         self.console = console or Console()
         self.state = state or RunState()
         self.offset = port_offset() if offset is None else offset
         self.services = layout(self.offset)
+        recorded = self.state.topology()
+        if single_broker is None:
+            single_broker = recorded == "single-broker"
+        self.single_broker = single_broker
         self.kafka_port = KAFKA_PORT + self.offset
-        self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"
+        self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"  # the nation's
         self.postgres_port = POSTGRES_PORT + self.offset
         self.mongo_url = f"mongodb://127.0.0.1:{FERRETDB_PORT + self.offset}/"
         self.prometheus_port = PROMETHEUS_PORT + self.offset
+        self.mirror_port = MIRROR_REST_PORT + self.offset
+
+    @property
+    def topology(self) -> str:
+        return "single-broker" if self.single_broker else "federated"
+
+    def broker_name(self, node: str) -> str:
+        return "kafka" if self.single_broker else f"kafka-{node}"
+
+    def broker_port(self, node: str) -> int:
+        if self.single_broker or node == NATIONAL:
+            return self.kafka_port
+        return self.kafka_port + CITY_BROKER_STEP * (CITIES.index(node) + 1)
+
+    def bootstrap(self, node: str) -> str:
+        """The broker a node's services are given: its own (or the one shared broker)."""
+        return f"127.0.0.1:{self.broker_port(node)}"
+
+    def brokers(self) -> list[str]:
+        """The nodes that run a broker (the nation first)."""
+        return [NATIONAL] if self.single_broker else [NATIONAL, *CITIES]
 
     def ports(self) -> dict[str, list[int]]:
         """Each component's ports."""
-        return {"kafka": [self.kafka_port, KAFKA_CONTROLLER_PORT + self.offset],
-                "postgres": [self.postgres_port], "ferretdb": [FERRETDB_PORT + self.offset],
+        ports = {self.broker_name(node): [self.broker_port(node), self.broker_port(node) + 1]
+                 for node in self.brokers()}
+        if not self.single_broker:
+            ports["mirrormaker"] = [self.mirror_port]
+        return {**ports, "postgres": [self.postgres_port],
+                "ferretdb": [FERRETDB_PORT + self.offset],
                 **{spec.name: [spec.port] for spec in self.services},
                 "prometheus": [self.prometheus_port]}
 
@@ -329,7 +388,13 @@ class Federation:
     def up(self) -> None:
         for service in sorted({spec.service for spec in self.services}):
             require_service_module(service)
+        recorded = self.state.topology()
+        if recorded and recorded != self.topology and any(
+                self.state.processes(name) for name in self.state.components()):
+            raise StartupError(f"the federation runs {recorded}; `bangkom down` first to run "
+                               f"it {self.topology}")
         self.clear_leftovers()
+        self.state.set_topology(self.topology)
         started: list[str] = []
         try:
             self._up(started)
@@ -371,31 +436,52 @@ class Federation:
         return leftovers
 
     def _up(self, started: list[str]) -> None:
-        tokens, secret = self.tokens(), self.pseudonym_secret()
         root = self.state.root
-        if not self.state.alive("kafka"):
-            kafka = KafkaServer(port=self.kafka_port, controller_port=KAFKA_CONTROLLER_PORT + self.offset,
-                                data_dir=root / "kafka", log_dir=self.state.logs)
-            self._start(kafka, "kafka", self.kafka_bootstrap, started)
+        # The brokers boot in parallel (a JVM spends its first seconds on one core), and
+        # PostgreSQL and FerretDB meanwhile.
+        brokers = []
+        for node in self.brokers():
+            name = self.broker_name(node)
+            if self.state.alive(name):
+                continue
+            port = self.broker_port(node)
+            broker = KafkaServer(
+                port=port, controller_port=port + 1, name=name,
+                data_dir=root / ("kafka" if self.single_broker else name), log_dir=self.state.logs,
+                heap=NATIONAL_HEAP if node == NATIONAL or self.single_broker else CITY_HEAP)
+            self._spawn(broker, name, broker.bootstrap, started)
+            brokers.append((node, broker))
         ferret = FerretDB(port=FERRETDB_PORT + self.offset, data_dir=root / "ferretdb",
                           log_dir=self.state.logs, pg_port=self.postgres_port)
         if ferret.postgres is not None and not self.state.alive("postgres"):
             self._start(ferret.postgres, "postgres", ferret.postgres.address, started)
         if not self.state.alive("ferretdb"):
             self._start(ferret, "ferretdb", self.mongo_url, started)
+        for node, broker in brokers:
+            with self.console.status(f"Waiting for {broker.name} on {broker.bootstrap}"):
+                try:
+                    broker.wait_ready(timeout=180)
+                except StartupError as error:
+                    raise StartupError(f"the broker of {node} did not start (log: "
+                                       f"{broker.server_log}):\n{error}") from None
+            self.console.print(f"[green]✓[/] {broker.name} on {broker.bootstrap}")
         with self.console.status("Creating topics"):
-            run_coroutine(lambda: ensure_topics(self.kafka_bootstrap, federation_topics(),
-                                                PARTITIONS), timeout=60)
+            for node in self.brokers():
+                names = federation_topics() if self.single_broker else broker_topics(node)
+                run_coroutine(lambda n=node, t=names: ensure_topics(self.bootstrap(n), t,
+                                                                    PARTITIONS), timeout=60)
+        mirror = None
+        if not self.single_broker and not self.state.alive("mirrormaker"):
+            mirror = MirrorMaker(
+                LinkSpec({city: self.bootstrap(city) for city in CITIES}, self.kafka_bootstrap),
+                data_dir=root / "mirrormaker", log_dir=self.state.logs,
+                rest_port=self.mirror_port)
+            self._spawn(mirror, "mirrormaker", f"127.0.0.1:{self.mirror_port}", started)
         waiting = []
         for spec in self.services:
             if self.state.alive(spec.name):
                 continue
-            proc = ServiceProcess(
-                node=spec.node, service=spec.service, port=spec.port,
-                kafka_bootstrap=self.kafka_bootstrap, mongo_url=self.mongo_url,
-                token_hashes=token_hashes(tokens[spec.node]), pseudonym_secret=secret,
-                log_dir=self.state.logs,
-                extra_env={"city_token_hashes": city_token_hashes(tokens)} if spec.node == NATIONAL else None)
+            proc = self._service(spec)
             proc.spawn()  # all nine start together; the waits below overlap
             started.append(spec.name)
             self.state.record(spec.name, proc, spec.url)
@@ -405,7 +491,41 @@ class Federation:
                 proc.wait_ready(timeout=90)
         self.console.print(f"[green]✓[/] {len(self.services)} services healthy "
                            f"({len(waiting)} started now)")
+        self._mirror = mirror  # `wait_links` waits for it: the demo data need no link
         self._start_prometheus(started)
+
+    def _service(self, spec: ServiceSpec) -> ServiceProcess:
+        tokens = self.tokens()
+        return ServiceProcess(
+            node=spec.node, service=spec.service, port=spec.port,
+            kafka_bootstrap=self.bootstrap(spec.node), mongo_url=self.mongo_url,
+            token_hashes=token_hashes(tokens[spec.node]), pseudonym_secret=self.pseudonym_secret(),
+            log_dir=self.state.logs,
+            extra_env={"city_token_hashes": city_token_hashes(tokens)} if spec.node == NATIONAL else None)
+
+    def restart_service(self, name: str) -> None:
+        """Stop one service (SIGTERM) and start it again, leaving every other component as it is."""
+        spec = next(s for s in self.services if s.name == name)
+        self._stop(name)
+        proc = self._service(spec)
+        proc.spawn()
+        self.state.record(name, proc, spec.url)
+        proc.wait_ready(timeout=90)
+
+    def wait_links(self) -> None:
+        """Wait until MirrorMaker (started by `up`, if it was down) runs every link; stop it and
+        raise StartupError if it does not."""
+        mirror, self._mirror = getattr(self, "_mirror", None), None
+        if mirror is None:
+            return
+        try:
+            with self.console.status("Waiting for MirrorMaker's links"):
+                mirror.wait_ready(timeout=240)
+        except BaseException:
+            self._stop("mirrormaker")
+            raise
+        self.console.print(f"[green]✓[/] MirrorMaker: {len(CITIES)} cities linked with the "
+                           "nation (events up exactly once, insights down)")
 
     def _start_prometheus(self, started: list[str]) -> None:
         # Monitoring is a convenience here: without it the federation still works.
@@ -433,11 +553,14 @@ class Federation:
             self.state.forget("prometheus")
             started.remove("prometheus")
 
+    def _spawn(self, proc: ManagedProcess, name: str, address: str, started: list[str]) -> None:
+        proc.spawn()
+        started.append(name)
+        self.state.record(name, proc, address)
+
     def _start(self, proc: ManagedProcess, name: str, address: str, started: list[str]) -> None:
         with self.console.status(f"Starting {name} on {address}"):
-            proc.spawn()
-            started.append(name)
-            self.state.record(name, proc, address)
+            self._spawn(proc, name, address, started)
             proc.wait_ready(timeout=90)
         self.console.print(f"[green]✓[/] {name} on {address}")
 
@@ -474,7 +597,9 @@ class Federation:
             end_processes(strays, timeout=15.0)
             stopped += [f"pid {pid}" for pid in strays]
         if wipe:
-            for sub in ("kafka", "ferretdb", "logs", "prometheus", "tokens.json", "secret.json"):
+            for sub in ("kafka", *(f"kafka-{node}" for node in (NATIONAL, *CITIES)),
+                        "mirrormaker", "ferretdb", "logs", "prometheus", "tokens.json",
+                        "secret.json", "topology"):
                 path = self.state.root / sub
                 if path.is_dir():
                     shutil.rmtree(path)
@@ -494,18 +619,61 @@ class Federation:
         self.state.forget(name)
         return was_running
 
+    def _mirror_health(self) -> str | None:
+        return None if port_open("127.0.0.1", self.mirror_port) else \
+            f"REST port {self.mirror_port} closed"
+
+    def link_rows(self) -> list[dict[str, str]]:
+        """One row per MirrorMaker flow: its lag in records and seconds; "up" unless the links'
+        process is down or the flow is behind (links.BEHIND_SECONDS)."""
+        from deploy.local.links import BEHIND_SECONDS, link_lag
+
+        running = self.state.alive("mirrormaker")
+        flows = [(city, NATIONAL, [topic(city, s) for s in CITY_STREAMS]) for city in CITIES]
+        flows += [(NATIONAL, city, [topic(city, "insights")]) for city in CITIES]
+
+        def row(flow) -> dict[str, str]:
+            source, target, topics = flow
+            name = f"link {source}→{target}"
+            address = " ".join(topics)
+            try:
+                lag = run_coroutine(lambda: link_lag(self.bootstrap(source), self.bootstrap(target),
+                                                     source, topics), timeout=15)
+            except Exception as error:  # noqa: BLE001 - reported as the health
+                return {"name": name, "address": address, "pid": "",
+                        "health": f"lag unknown ({type(error).__name__}: {error})"}
+            detail = f"lag {lag.records} records, {lag.seconds:g} s" + (
+                f" ({'; '.join(lag.waiting)})" if lag.waiting else "")
+            if not running:
+                health = f"down: mirrormaker is not running ({detail})"
+            elif lag.behind:
+                health = f"behind: {detail} (more than {BEHIND_SECONDS:g} s)"
+            else:
+                health = "up"
+            return {"name": name, "address": address, "pid": "", "health": health,
+                    "detail": detail}
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            return list(pool.map(row, flows))
+
     def status(self) -> list[dict[str, str]]:
-        """One row per component: name, address, pid, and health ("up" or why not)."""
+        """One row per component: name, address, pid, and health ("up" or why not); a
+        running component's memory (proportional set size, shared pages split); then one row
+        per link."""
         recorded = self.state.components()
         from deploy.local import postgres
 
-        checks = {"kafka": (self.kafka_bootstrap, lambda: kafka_health(self.kafka_bootstrap)),
+        checks = {**{self.broker_name(node): (self.bootstrap(node),
+                                              lambda n=node: kafka_health(self.bootstrap(n)))
+                     for node in self.brokers()},
                   "postgres": (f"127.0.0.1:{self.postgres_port}",
                                lambda: postgres.health(self.postgres_port)),
                   "ferretdb": (self.mongo_url, lambda: ping_mongo(self.mongo_url)),
                   **{s.name: (s.url, lambda url=s.url: http_health(url)) for s in self.services}}
         if DB_BACKEND != "pg":
             del checks["postgres"]
+        if not self.single_broker:
+            checks["mirrormaker"] = (f"127.0.0.1:{self.mirror_port}", self._mirror_health)
         if PrometheusServer.available() and not self.offset:
             url = f"http://127.0.0.1:{self.prometheus_port}"
             checks["prometheus"] = (url, lambda: http_health(url, "/-/ready"))
@@ -527,10 +695,14 @@ class Federation:
                         "health": f"{health} (log: {entry['log']})"}
             problem = probe()
             return {"name": name, "address": address, "pid": str(entry["pid"]),
-                    "health": problem or "up"}
+                    "health": problem or "up",
+                    "memory_mib": str(round(pss_kib(self.state.processes(name)) / 1024))}
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(checks)) as pool:
-            return list(pool.map(row, checks))
+            rows = list(pool.map(row, checks))
+        if not self.single_broker and any(r["name"] == "mirrormaker" and r["pid"] for r in rows):
+            rows += self.link_rows()
+        return rows
 
     def print_summary(self, console: Console) -> None:
         """The URLs, then the tokens on lines of their own so they copy whole."""
@@ -539,7 +711,10 @@ class Federation:
             table.add_column(column, no_wrap=True)
         for spec in self.services:
             table.add_row(spec.node, spec.service, spec.url)
-        table.add_row("", "kafka", self.kafka_bootstrap)
+        for node in self.brokers():
+            table.add_row(node if not self.single_broker else "", "kafka", self.bootstrap(node))
+        if not self.single_broker:
+            table.add_row("", "mirrormaker", f"links {', '.join(CITIES)} with {NATIONAL}")
         table.add_row("", "ferretdb", self.mongo_url)
         if self.state.alive("prometheus"):
             table.add_row("", "prometheus", f"http://127.0.0.1:{self.prometheus_port}")
@@ -552,5 +727,22 @@ class Federation:
                       soft_wrap=True, highlight=False)
 
 
+def pss_kib(pids: list[int]) -> int:
+    """Memory of processes with shared pages split between their sharers (PostgreSQL's
+    backends all map its shared buffers: RSS would count them once per backend)."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue  # ended meanwhile
+    return total
+
+
 def _stop_order(name: str) -> int:
-    return {"prometheus": -1, "kafka": 4, "postgres": 3, "ferretdb": 2}.get(name, 0)
+    # Services first, then the links, the database, the brokers.
+    if name.startswith("kafka"):
+        return 4
+    return {"prometheus": -1, "mirrormaker": 1, "postgres": 3, "ferretdb": 2}.get(name, 0)

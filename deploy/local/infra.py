@@ -196,14 +196,16 @@ class KafkaServer(ManagedProcess):
 
     def __init__(self, *, port: int, controller_port: int, data_dir: Path,
                  log_dir: Path | None = None, libs: Path | None = None,
-                 die_with_parent: bool = False, security: BrokerSecurity | None = None) -> None:
+                 die_with_parent: bool = False, security: BrokerSecurity | None = None,
+                 name: str = "kafka", heap: str = "512m") -> None:
         self.security = security  # None: a PLAINTEXT listener, no authorizer
+        self.name, self.heap = name, heap  # several brokers may share a log directory
         self.port = port
         self.controller_port = controller_port
         self.data_dir = data_dir
         self.log_dir = log_dir or data_dir / "logs"
         self.libs = libs or kafka_libs()
-        super().__init__(log_path=self.log_dir / "kafka.out", die_with_parent=die_with_parent)
+        super().__init__(log_path=self.log_dir / f"{name}.out", die_with_parent=die_with_parent)
 
     @property
     def bootstrap(self) -> str:
@@ -218,7 +220,7 @@ class KafkaServer(ManagedProcess):
 
     @property
     def server_log(self) -> Path:
-        return self.log_dir / "kafka-server.log"
+        return self.log_dir / f"{self.name}-server.log"
 
     @property
     def properties(self) -> Path:
@@ -238,7 +240,7 @@ class KafkaServer(ManagedProcess):
                 "-cp", f"{self.libs}/*", main, *args]
 
     def command(self) -> list[str]:
-        return self._java("kafka.Kafka", str(self.properties), heap="512m")
+        return self._java("kafka.Kafka", str(self.properties), heap=self.heap)
 
     def prepare(self) -> None:
         """Write the configuration and format the storage on first use."""

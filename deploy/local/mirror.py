@@ -1,6 +1,7 @@
-"""The link between a city and the nation: Apache Kafka's MirrorMaker 2 in dedicated mode.
+"""The links between the cities and the nation: Apache Kafka's MirrorMaker 2 in dedicated mode.
 
-One MirrorMaker process per city, configured by `link_properties`: the city's event topics
+One MirrorMaker process for any number of cities (one JVM is lighter than one per city on a
+small machine), configured by `link_properties`: each city's event topics
 (`bangkom.<city>.enrollment`, `.sessions`) flow to the national cluster, the city's insights
 (`bangkom.<city>.insights`) flow back. `IdentityReplicationPolicy` keeps topic names unchanged,
 so the national pattern subscription (`bangkom.<city>.(enrollment|sessions)`) and the "declared
@@ -46,32 +47,51 @@ def city_to_national_topics(city: str) -> str:
 
 @dataclass(frozen=True)
 class LinkSpec:
-    city: str
-    city_bootstrap: str
+    """The cities (name -> bootstrap) linked with one national cluster."""
+
+    cities: dict[str, str]
     national_bootstrap: str
     replication_factor: int = 1
 
 
 def link_properties(spec: LinkSpec, *, rest_port: int) -> str:
-    city, rf = spec.city, spec.replication_factor
-    up, down = f"{city}->{NATIONAL}", f"{NATIONAL}->{city}"
+    rf = spec.replication_factor
     lines = [
-        "# Written by deploy/local/mirror.py: the link of one city with the nation.",
-        f"clusters = {city}, {NATIONAL}",
-        f"{city}.bootstrap.servers = {spec.city_bootstrap}",
+        "# Written by deploy/local/mirror.py: the links of the cities with the nation.",
+        f"clusters = {', '.join([*spec.cities, NATIONAL])}",
         f"{NATIONAL}.bootstrap.servers = {spec.national_bootstrap}",
         "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy",
-        f"{up}.enabled = true",
-        f"{up}.topics = {city_to_national_topics(city)}",
-        f"{down}.enabled = true",
-        f"{down}.topics = {re.escape(topic(city, 'insights'))}",
-        # Exactly once toward the nation (the figures count records); the source consumer must
-        # then read committed data only, or MirrorMaker refuses exactly-once for the connector.
+    ]
+    for city, bootstrap in spec.cities.items():
+        up, down = f"{city}->{NATIONAL}", f"{NATIONAL}->{city}"
+        lines += [
+            f"{city}.bootstrap.servers = {bootstrap}",
+            f"{up}.enabled = true",
+            f"{up}.topics = {city_to_national_topics(city)}",
+            f"{down}.enabled = true",
+            f"{down}.topics = {re.escape(topic(city, 'insights'))}",
+            # Exactly once toward the nation (the figures count records); the source consumer
+            # must then read committed data only, or MirrorMaker refuses exactly-once for it.
+            f"{up}.exactly.once.support = requested",
+            f"{up}.consumer.isolation.level = read_committed",
+        ]
+    # Worker settings reach a flow's worker only with its target cluster's prefix.
+    for cluster in (*spec.cities, NATIONAL):
+        lines += [
+            # How often the at-least-once flows (insights down) store how far they copied
+            # (Connect's default is 60 s): what `bangkom status` reports as their lag, and what
+            # a restarted MirrorMaker copies again. Exactly-once flows store it per transaction.
+            f"{cluster}.offset.flush.interval.ms = 5000",
+            # Each flow's Connect group has this one worker. After the national broker was
+            # away, the worker comes back as a new member, and by default Connect then holds
+            # the old member's connectors for 5 minutes in case it returns (measured: a city's
+            # flow copied nothing for 5 min after a 2 min national outage). None else can.
+            f"{cluster}.scheduled.rebalance.max.delay.ms = 0",
+        ]
+    lines += [
         "dedicated.mode.enable.internal.rest = true",
         f"listeners = http://127.0.0.1:{rest_port}",
         f"{NATIONAL}.exactly.once.source.support = enabled",
-        f"{up}.exactly.once.support = requested",
-        f"{up}.consumer.isolation.level = read_committed",
         # Only the data flows: no consumer-group failover here, so no checkpoints or heartbeats.
         # ("requested", not "required": the heartbeat and checkpoint connectors of the same flow
         # cannot declare exactly-once support; the source connector does, given read_committed.)
@@ -85,6 +105,7 @@ def link_properties(spec: LinkSpec, *, rest_port: int) -> str:
         "sync.topic.acls.enabled = false",
         "sync.topic.configs.enabled = false",
         "refresh.topics.interval.seconds = 10",
+
         "tasks.max = 1",
         # A link that is down for hours must resume by itself, not fail its task: sends retry
         # until delivered, whatever the outage's length.
@@ -104,7 +125,7 @@ def link_properties(spec: LinkSpec, *, rest_port: int) -> str:
 
 
 class MirrorMaker(ManagedProcess):
-    """One city's link, a dedicated-mode MirrorMaker 2 process."""
+    """The links of `spec`'s cities, one dedicated-mode MirrorMaker 2 process."""
 
     stop_timeout = 20.0
     start_timeout = 90.0
@@ -115,7 +136,7 @@ class MirrorMaker(ManagedProcess):
                  rest_port: int | None = None, libs: Path | None = None,
                  die_with_parent: bool = False) -> None:
         self.spec = spec
-        self.name = f"link-{spec.city}"
+        self.name = "mirrormaker"
         self.data_dir = data_dir
         self.rest_port = rest_port or free_port()
         self.libs = libs or kafka_libs()
@@ -160,7 +181,8 @@ class MirrorMaker(ManagedProcess):
                         "finished initialization")
         down = text.count("WorkerSourceTask{id=MirrorSourceConnector-0} Source task finished "
                           "initialization") - up
-        if up and down:
+        cities = len(self.spec.cities)
+        if up >= cities and down >= cities:
             return None
-        return (f"replication tasks not started yet (to {NATIONAL}, exactly once: {bool(up)}; "
-                f"to {self.spec.city}: {bool(down)})")
+        return (f"replication tasks started: {up} of {cities} to {NATIONAL} (exactly once), "
+                f"{down} of {cities} to the cities")

@@ -1,11 +1,19 @@
-"""The local federation heals: `bangkom up` brings back whatever was killed hard.
+"""The local federation as a new user gets it, end to end, and healing after crashes.
 
-A whole federation (Kafka, PostgreSQL, FerretDB, nine services, the demo data) runs from the real
-`bangkom up` in a run directory of its own, at a port offset, so it can run beside `./dev up`
-and the other tests. Each component in turn is killed with SIGKILL; `bangkom up` must then have
-every component healthy within 60 s, no process of the checkout may be left that the state does
-not know, and the national figures must equal a recomputation from the cities' topics (nothing
-lost, nothing counted twice). `bangkom down` at the end leaves no process of the checkout.
+A whole federation (a Kafka broker per city and for the nation, MirrorMaker 2 linking them,
+PostgreSQL, FerretDB, nine services, the demo data) runs from the real `bangkom up` in a run
+directory of its own, at a port offset, so it can run beside `./dev up` and the other tests.
+
+First the topology: each service is given its own node's broker. Then two cities are cut off
+from the nation for two minutes each way, the national broker stopped, then MirrorMaker
+stopped: each city runs a whole training year through its APIs meanwhile (the demo data: staff
+import, scheduling, enrollment with waitlist and promotion, cancellation, attendance, tests,
+completion with JP), every answer 2xx; when the link is back, the national figures equal a
+recomputation from the cities' own brokers (nothing lost, nothing counted twice), and insights
+the nation produced while they were cut off reach them. Then each component in turn is killed with SIGKILL;
+`bangkom up` must have every component healthy within 60 s, no process of the checkout may be
+left that the state does not know, and the national figures must again equal the recomputation
+(nothing lost, nothing counted twice). `bangkom down` at the end leaves no process of the checkout.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import httpx
 import pytest
 from rich.console import Console
 
+from deploy import demo
 from deploy.local.federation import Federation, RunState
 from deploy.local.process import is_alive, port_holders
 from services.evaluation import queries as q
@@ -33,8 +42,12 @@ ROOT = Path(__file__).resolve().parents[2]
 OFFSET = 1000  # below the ephemeral range: no free_port() of another test can take one
 BANGKOM = str(Path(sys.executable).parent / "bangkom")
 HEAL_SECONDS = 60
-# The broker, the database's two halves, a city service and the national service.
-KILLED = ["kafka", "postgres", "ferretdb", "salatiga-sessions", "national-evaluation"]
+# Each test here waits out cut-offs and restarts of a whole federation: more than the default.
+pytestmark = pytest.mark.timeout(900)
+# The national and a city broker, the links, the database's two halves, a city service and the
+# national service.
+KILLED = ["kafka-national", "kafka-salatiga", "mirrormaker", "postgres", "ferretdb",
+          "salatiga-sessions", "national-evaluation"]
 
 
 def _bangkom(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -51,7 +64,7 @@ def federation(tmp_path_factory):
     busy = [port for ports in fed.ports().values() for port in ports if port_holders(port)]
     assert not busy, f"ports of the test federation are taken: {busy}"
     try:
-        done = _bangkom(env, "up", timeout=600)
+        done = _bangkom(env, "up", "--no-demo", timeout=600)  # the cities load it, cut off
         assert done.returncode == 0, done.stderr[-4000:]
         yield fed, env
     finally:
@@ -71,11 +84,12 @@ def _unknown_processes(fed: Federation) -> list[str]:
             if pid not in known]
 
 
-async def _recomputed(bootstrap: str, topic_records) -> dict:
+async def _recomputed(fed: Federation, topic_records) -> dict:
+    """The national figures from the cities' own brokers: what the link must carry whole."""
     scratch = Figures()
     for city in CITIES:
         for stream in CITY_STREAMS:
-            for record in await topic_records(bootstrap, topic(city, stream)):
+            for record in await topic_records(fed.bootstrap(city), topic(city, stream)):
                 scratch.apply(*decode(record.value))
     return q.national(scratch)["cities"]
 
@@ -87,9 +101,11 @@ async def _served(url: str) -> dict:
     return response.json()["cities"]
 
 
-async def _figures_match(fed: Federation, topic_records, timeout: float = 90) -> None:
-    expected = await _recomputed(fed.kafka_bootstrap, topic_records)
-    assert set(expected) == set(CITIES), f"the demo data reached only {sorted(expected)}"
+async def _figures_match(fed: Federation, topic_records, timeout: float = 90,
+                         loaded=CITIES) -> None:
+    """The national figures of every city equal the recomputation (absent where it is)."""
+    expected = await _recomputed(fed, topic_records)
+    assert set(expected) == set(loaded), f"the cities' own topics hold {sorted(expected)}"
     national = next(s.url for s in fed.services if s.service == "evaluation")
     deadline = time.monotonic() + timeout
     served: dict = {}
@@ -98,12 +114,130 @@ async def _figures_match(fed: Federation, topic_records, timeout: float = 90) ->
             served = await _served(national)
         except httpx.HTTPError:
             served = {}
-        if all(served.get(city) == expected[city] for city in CITIES):
+        if all(served.get(city) == expected.get(city) for city in CITIES):
             return
         await asyncio.sleep(1)
-    differ = {city: (served.get(city), expected[city]) for city in CITIES
-              if served.get(city) != expected[city]}
+    differ = {city: (served.get(city), expected.get(city)) for city in CITIES
+              if served.get(city) != expected.get(city)}
     raise AssertionError(f"national figures differ from the recomputation: {differ}")
+
+
+def _environment(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
+def test_every_node_has_its_own_broker_and_the_links_run(federation):
+    fed, _ = federation
+    assert fed.topology == "federated" and _unhealthy(fed) == {}
+    components = fed.state.components()
+    bootstraps = {}
+    for spec in fed.services:
+        given = _environment(components[spec.name]["pid"])["BANGKOM_KAFKA_BOOTSTRAP"]
+        assert given == fed.bootstrap(spec.node), spec.name
+        bootstraps[spec.node] = given
+        assert port_holders(int(given.rsplit(":", 1)[1])) == [
+            components[fed.broker_name(spec.node)]["pid"]], f"{spec.name}: not its node's broker"
+    assert len(set(bootstraps.values())) == len(CITIES) + 1  # five brokers, none shared
+    assert "mirrormaker" in components
+
+
+CUT_OFF_SECONDS = 120
+
+
+def _training_year(fed: Federation, cities: list[str]) -> dict:
+    """A whole training year in `cities`, through their APIs; any failed request raises."""
+    urls = {f"{s.node}/{s.service}": s.url for s in fed.services if s.node in cities}
+    summary = demo.load(urls, {c: fed.tokens()[c] for c in cities}, progress=False, strict=True)
+    assert all(summary["cities"][c]["sessions_completed"] > 0 for c in cities), summary
+    return summary
+
+
+async def _count(topic_records, bootstrap: str, name: str) -> int:
+    return len(await topic_records(bootstrap, name))
+
+
+async def _served_cities(fed: Federation) -> dict:
+    national = next(s.url for s in fed.services if s.service == "evaluation")
+    return await _served(national)
+
+
+async def _stop_component(fed: Federation, name: str) -> None:
+    entry = fed.state.components()[name]
+    os.kill(entry["pid"], signal.SIGTERM)  # stopped, as an operator or an outage would
+    deadline = time.monotonic() + 60
+    while is_alive(entry["pid"], entry["started"]):
+        assert time.monotonic() < deadline, f"{name} did not stop"
+        await asyncio.sleep(0.2)
+
+
+async def _cut_off(fed, env, topic_records, *, stop: str, cities: list[str], loaded: list[str],
+                   meanwhile=None):
+    """Stop `stop`, run a training year in `cities`, keep the link down CUT_OFF_SECONDS, bring
+    it back with `bangkom up`; the figures then converge."""
+    await _stop_component(fed, stop)
+    began = time.monotonic()
+    await asyncio.to_thread(_training_year, fed, cities)
+    served = await _served_cities(fed)  # the nation serves what it had, without them
+    assert not any(served.get(city) for city in cities), "counted through a link that is down"
+    if meanwhile is not None:
+        await meanwhile()
+    await asyncio.sleep(max(0.0, CUT_OFF_SECONDS - (time.monotonic() - began)))
+    done = await asyncio.to_thread(_bangkom, env, "up", "--no-demo", timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    await _figures_match(fed, topic_records, timeout=180, loaded=loaded)
+
+
+async def test_cities_cut_off_by_a_stopped_national_broker_work_and_converge(
+        federation, topic_records):
+    fed, env = federation
+    await _cut_off(fed, env, topic_records, stop="kafka-national",
+                   cities=["palu", "pematangsiantar"], loaded=["palu", "pematangsiantar"])
+    served = await _served_cities(fed)
+    assert served["palu"]["enrollment"]["enrollments"] > 0
+
+
+async def test_insights_made_while_mirrormaker_is_stopped_reach_the_city_afterwards(
+        federation, topic_records):
+    fed, env = federation
+    insights = topic("palu", "insights")
+    before = await _count(topic_records, fed.bootstrap("palu"), insights)
+
+    async def meanwhile() -> None:
+        # A restarted nation says every city's findings again: these wait at the nation.
+        national = await _count(topic_records, fed.kafka_bootstrap, insights)
+        await asyncio.to_thread(fed.restart_service, "national-evaluation")
+        deadline = time.monotonic() + 90
+        while (made := await _count(topic_records, fed.kafka_bootstrap, insights)) <= national:
+            assert time.monotonic() < deadline, "the nation made no insight while cut off"
+            await asyncio.sleep(1)
+        assert await _count(topic_records, fed.bootstrap("palu"), insights) == before
+        meanwhile.made = made
+
+    await _cut_off(fed, env, topic_records, stop="mirrormaker",
+                   cities=["salatiga", "sawahlunto"], loaded=CITIES, meanwhile=meanwhile)
+    deadline = time.monotonic() + 90
+    while await _count(topic_records, fed.bootstrap("palu"), insights) < meanwhile.made:
+        assert time.monotonic() < deadline, "the insights made while cut off did not arrive"
+        await asyncio.sleep(1)
+
+
+async def test_the_cities_training_year_reaches_the_nation_and_insights_come_back(
+        federation, topic_records):
+    fed, _ = federation
+    await _figures_match(fed, topic_records)
+    for city in CITIES:  # published at the nation, mirrored down to the city's own broker
+        deadline = time.monotonic() + 90
+        while not (insights := await topic_records(fed.bootstrap(city), topic(city, "insights"))):
+            assert time.monotonic() < deadline, f"no insight reached {city}"
+            await asyncio.sleep(2)
+        assert all(decode(record.value)[0].type.startswith("bangkom.insight") for record in insights)
+    links = await asyncio.to_thread(fed.link_rows)
+    assert len(links) == 2 * len(CITIES)
+    assert {row["health"] for row in links} == {"up"}, "\n".join(
+        f"{row['name']}: {row['health']}" for row in links)
+    up = [row for row in links if row["name"].endswith("→national")]
+    assert all(row["detail"].startswith("lag 0 records") for row in up), up  # all copied
 
 
 async def test_every_component_killed_hard_is_brought_back_by_up(federation, topic_records):
@@ -121,8 +255,12 @@ async def test_every_component_killed_hard_is_brought_back_by_up(federation, top
             assert time.monotonic() < deadline, f"{name} survived SIGKILL"
             await asyncio.sleep(0.05)
 
+        if name == "mirrormaker":  # status says so, link by link
+            links = await asyncio.to_thread(fed.link_rows)
+            assert all(row["health"].startswith("down: mirrormaker") for row in links), links
+
         began = time.monotonic()
-        done = await asyncio.to_thread(_bangkom, env, "up", timeout=HEAL_SECONDS + 60)
+        done = await asyncio.to_thread(_bangkom, env, "up", "--no-demo", timeout=HEAL_SECONDS + 60)
         assert done.returncode == 0, f"{name}: {done.stderr[-4000:]}"
         while (unhealthy := await asyncio.to_thread(_unhealthy, fed)):
             assert time.monotonic() - began < HEAL_SECONDS, f"after killing {name}: {unhealthy}"

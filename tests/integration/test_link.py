@@ -39,7 +39,7 @@ def link(infra):
     streams = [topic(CITY, s) for s in ("enrollment", "sessions", "insights")]
     for bootstrap in (city.bootstrap, infra.kafka_bootstrap):
         run_coroutine(lambda b=bootstrap: ensure_topics(b, streams, PARTITIONS), timeout=60)
-    mirror = MirrorMaker(LinkSpec(CITY, city.bootstrap, infra.kafka_bootstrap),
+    mirror = MirrorMaker(LinkSpec({CITY: city.bootstrap}, infra.kafka_bootstrap),
                          data_dir=root / "mirror", log_dir=root / "logs", die_with_parent=True)
     mirror.start(timeout=240)
     try:

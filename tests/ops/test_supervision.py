@@ -148,3 +148,18 @@ def test_free_port_is_not_a_port_of_the_test_federations():
     assert free_port() >= low
     with socket.socket() as sock:  # and free_port's answer is a bindable port
         sock.bind(("127.0.0.1", free_port()))
+
+
+def test_each_node_has_its_own_broker_unless_one_is_asked_for(tmp_path):
+    federated = Federation(state=RunState(root=tmp_path / "a"), offset=0)
+    assert federated.topology == "federated"  # what a new user gets
+    nodes = ["national", "salatiga", "sawahlunto", "palu", "pematangsiantar"]
+    assert [federated.bootstrap(n) for n in nodes] == [
+        "127.0.0.1:19092", "127.0.0.1:19192", "127.0.0.1:19292", "127.0.0.1:19392",
+        "127.0.0.1:19492"]
+    assert "mirrormaker" in federated.ports() and "kafka-palu" in federated.ports()
+    single = Federation(state=RunState(root=tmp_path / "b"), offset=0, single_broker=True)
+    assert {single.bootstrap(n) for n in nodes} == {"127.0.0.1:19092"}
+    assert "mirrormaker" not in single.ports()
+    single.state.set_topology(single.topology)  # a later `up` (after a crash) keeps it
+    assert Federation(state=RunState(root=tmp_path / "b"), offset=0).topology == "single-broker"
