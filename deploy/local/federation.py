@@ -1,4 +1,5 @@
-"""The local federation: one Kafka, PostgreSQL under FerretDB, and nine services on fixed ports.
+"""The local federation: a Kafka broker per node linked by MirrorMaker 2, PostgreSQL under
+FerretDB, and nine services on fixed ports.
 
 Four cities each run `enrollment` and `sessions`; the nation runs `evaluation`. What was started
 is recorded in `<repo>/.run/state.json` (per component: its pid, which leads its session, and the
@@ -262,9 +263,9 @@ class RunState:
 
     def record(self, name: str, proc: ManagedProcess, address: str) -> None:
         components = self.components()
-        # `pid` is the server itself and leads the session of everything it starts; `cwd`, when
-        # set, claims the processes working there too (PostgreSQL's backends).
-        components[name] = {"pid": proc.pid, "session": proc.pid, "started": proc.started,
+        # `pid` is the server itself and its session id (it leads the session of everything it
+        # starts); `cwd`, when set, claims the processes working there too (PostgreSQL's).
+        components[name] = {"pid": proc.pid, "started": proc.started,
                             "address": address, "cwd": proc.owned_cwd,
                             "stop_timeout": proc.stop_timeout,
                             "stop_signal": proc.stop_signal.name, "log": str(proc.log_path)}
@@ -288,8 +289,8 @@ class RunState:
         """A process of this checkout's federation: its command line names the run directory,
         or it works there."""
         root = str(self.root.resolve())
-        return root + "/" in command_line(pid) + " " or working_dir(pid) == root or \
-            working_dir(pid).startswith(root + "/")
+        cwd = working_dir(pid)
+        return root + "/" in command_line(pid) + " " or cwd == root or cwd.startswith(root + "/")
 
     def own_processes(self) -> list[int]:
         return [pid for pid in all_pids() if pid != os.getpid() and self.owns(pid)]
@@ -345,6 +346,7 @@ class Federation:
         self.mongo_url = f"mongodb://127.0.0.1:{FERRETDB_PORT + self.offset}/"
         self.prometheus_port = PROMETHEUS_PORT + self.offset
         self.mirror_port = MIRROR_REST_PORT + self.offset
+        self._mirror: MirrorMaker | None = None  # started by `up`, waited for by `wait_links`
 
     @property
     def topology(self) -> str:
@@ -507,15 +509,12 @@ class Federation:
         """Stop one service (SIGTERM) and start it again, leaving every other component as it is."""
         spec = next(s for s in self.services if s.name == name)
         self._stop(name)
-        proc = self._service(spec)
-        proc.spawn()
-        self.state.record(name, proc, spec.url)
-        proc.wait_ready(timeout=90)
+        self._start(self._service(spec), name, spec.url, [])
 
     def wait_links(self) -> None:
         """Wait until MirrorMaker (started by `up`, if it was down) runs every link; stop it and
         raise StartupError if it does not."""
-        mirror, self._mirror = getattr(self, "_mirror", None), None
+        mirror, self._mirror = self._mirror, None
         if mirror is None:
             return
         try:
