@@ -4,12 +4,18 @@ In a fresh run directory at a port offset (so it can run beside `./dev up`), wit
 warm: the time `bangkom up` takes (brokers, links, services and the demo data, until every
 component is healthy), then each component's memory once the demo data has reached the nation
 (proportional set size: shared pages split between their processes), against the targets of
-2 minutes and 6 GiB. Results in bench-results/federation-<time>.json; the federation is
-stopped and its directory deleted at the end.
+2 minutes and 6 GiB. Then freshness through the link: a person registered at a city
+(`POST /staff`) until the nation lists that person's id among the city's staff below 20 JP
+(matched by id, not by counting), p50 and p99 over `--samples`; beside it, in the same run, the
+bare Kafka round trip (produce, then consume the same record) on that city's broker and on the
+national one. Target: p99 within 20x the bare round trip. Results in
+bench-results/federation-<time>.json; the federation is stopped and its directory deleted at
+the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -26,12 +32,14 @@ import typer
 from deploy.local.paths import REPO_ROOT
 
 RESULTS = REPO_ROOT / "bench-results"
-TARGETS = {"up_s": 120.0, "memory_gib": 6.0}
+TARGETS = {"up_s": 120.0, "memory_gib": 6.0, "freshness_p99_over_round_trip": 20.0}
+CITY = "salatiga"  # the one whose registrations are timed
 
 
 def bench_federation(
     offset: int = typer.Option(2000, help="added to every port of the measured federation"),
     single_broker: bool = typer.Option(False, "--single-broker", help="measure that instead"),
+    samples: int = typer.Option(200, min=10, help="registrations timed through the link"),
 ) -> None:
     """Time `bangkom up` and the federation's memory; results in bench-results/."""
     from rich.console import Console
@@ -58,6 +66,9 @@ def bench_federation(
         time.sleep(10)  # the links and the nation take in the demo year
         memory = {name: round(pss_kib(federation.state.processes(name)) / 1024)
                   for name in federation.state.components()}
+        console.print(f"[bold]→[/] freshness: {samples} registrations at {CITY} until the nation "
+                      "lists them, and the bare Kafka round trip")
+        freshness = asyncio.run(_freshness(federation, samples))
     finally:
         subprocess.run([bangkom, "down"], env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                        capture_output=True, timeout=300)
@@ -69,7 +80,10 @@ def bench_federation(
                     "load_before": load_before, "load_after": os.getloadavg()},
         "topology": "single-broker" if single_broker else "federated",
         "up_s": up_s, "memory_mib": memory, "memory_gib": total_gib, "targets": TARGETS,
-        "met": {"up_s": up_s <= TARGETS["up_s"], "memory_gib": total_gib <= TARGETS["memory_gib"]},
+        "freshness": freshness,
+        "met": {"up_s": up_s <= TARGETS["up_s"], "memory_gib": total_gib <= TARGETS["memory_gib"],
+                "freshness_p99_over_round_trip": freshness["p99_over_round_trip"]
+                <= TARGETS["freshness_p99_over_round_trip"]},
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"federation-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
@@ -84,8 +98,106 @@ def bench_federation(
                   "yes" if result["met"]["memory_gib"] else "NO")
     for name, mib in sorted(memory.items(), key=lambda kv: -kv[1]):
         table.add_row(f"  {name}", f"{mib} MiB", "", "")
+    link, bare = freshness["through_link_ms"], freshness["round_trip_ms"]
+    table.add_row(f"city POST → national figure, p50 / p99 ({samples})",
+                  f"{link['p50']:g} / {link['p99']:g} ms", "", "")
+    for broker, trip in bare.items():
+        table.add_row(f"  bare Kafka round trip, {broker} broker, p50 / p99",
+                      f"{trip['p50']:g} / {trip['p99']:g} ms", "", "")
+    table.add_row("  p99 through the link / p99 bare round trip",
+                  f"{freshness['p99_over_round_trip']:g}x",
+                  f"{TARGETS['freshness_p99_over_round_trip']:g}x",
+                  "yes" if result["met"]["freshness_p99_over_round_trip"] else "NO")
     Console().print(table)
     console.print(f"results: {path.relative_to(REPO_ROOT)}")
+
+
+def _quantiles(values_s: list[float]) -> dict[str, float]:
+    ordered = sorted(values_s)
+
+    def at(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"p50": at(0.50), "p99": at(0.99), "max": round(1000 * ordered[-1], 1),
+            "n": len(ordered)}
+
+
+async def _freshness(federation, samples: int) -> dict:
+    """Registrations at CITY timed until the nation lists the person, one at a time; the bare
+    round trip on the city's and the nation's broker, measured between them (same load)."""
+    import httpx
+
+    from shared.pseudonym import person_id
+
+    tokens = federation.tokens()
+    enrollment = next(s.url for s in federation.services
+                      if (s.node, s.service) == (CITY, "enrollment"))
+    national = next(s.url for s in federation.services if s.service == "evaluation")
+    secret = federation.pseudonym_secret()
+    year = dt.datetime.now(dt.UTC).year
+    through: list[float] = []
+    trips: dict[str, list[float]] = {"city": [], "national": []}
+    brokers = {"city": federation.bootstrap(CITY), "national": federation.kafka_bootstrap}
+    async with httpx.AsyncClient(base_url=enrollment, timeout=30, headers={
+            "Authorization": f"Bearer {tokens[CITY]['operator']}"}) as city, \
+            httpx.AsyncClient(base_url=national, timeout=30, headers={
+                "Authorization": f"Bearer {tokens[CITY]['viewer']}"}) as nation:
+        for n in range(samples):
+            # born 1959: no demo person (born from 1967) and no test person (196x) has the NIP
+            nip = f"19590101198503{1 + n % 2}{1 + n // 2:03d}"
+            began = time.monotonic()
+            answer = await city.post("/staff", json={
+                "nip": nip, "name": f"Pegawai Ukur {n}", "unit": "Sekretariat Daerah",
+                "position_type": "general", "rank_group": "III/a"})
+            if answer.status_code != 201:
+                raise RuntimeError(f"POST /staff answered {answer.status_code}: {answer.text}")
+            wanted = person_id(nip, secret)
+            while True:
+                listed = await nation.get(f"/cities/{CITY}/below-target", params={"year": year})
+                if listed.status_code == 200 and wanted in listed.json()["person_ids"]:
+                    break
+                if time.monotonic() - began > 120:
+                    raise RuntimeError(f"registration {n} did not reach the nation in 120 s")
+                await asyncio.sleep(0.01)
+            through.append(time.monotonic() - began)
+            if n % max(1, samples // 50) == 0:  # round trips spread over the same minutes
+                for name, bootstrap in brokers.items():
+                    trips[name] += await _round_trips(bootstrap, 5)
+    round_trip = {name: _quantiles(values) for name, values in trips.items()}
+    link = _quantiles(through)
+    bare_p99 = max(trip["p99"] for trip in round_trip.values())
+    return {"city": CITY, "through_link_ms": link, "round_trip_ms": round_trip,
+            "p99_over_round_trip": round(link["p99"] / bare_p99, 1)}
+
+
+async def _round_trips(bootstrap: str, count: int) -> list[float]:
+    """Produce one record and consume it back, `count` times: acks=all, as the services do."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    from shared.kafka_admin import ensure_topics
+
+    name = "bangkom-bench.roundtrip"
+    await ensure_topics(bootstrap, [name], partitions=1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await producer.start()
+    await consumer.start()
+    try:
+        partition = TopicPartition(name, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_end(partition)
+        await consumer.position(partition)
+        out = []
+        for n in range(count):
+            began = time.monotonic()
+            await producer.send_and_wait(name, str(n).encode())
+            while not (await consumer.getmany(partition, timeout_ms=1000)).get(partition):
+                pass
+            out.append(time.monotonic() - began)
+        return out
+    finally:
+        await producer.stop()
+        await consumer.stop()
 
 
 def _fail(console, stderr: str) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from shared.events import EVENT_TYPES, STRUCTURED_CONTENT_TYPE, _typed_envelope
 
 VERSION = "1.0.0"
-_SENT_BY_CITIES = ("enrollment", "sessions")
+_SENT_BY_CITIES = ("enrollment", "sessions", "heartbeat")
 
 
 def _message_name(type_: str) -> str:

@@ -244,6 +244,20 @@ class InsightPublished(EventData):
         return f"insight/{self.insight_id}"
 
 
+# --- heartbeat stream (city -> national) ----------------------------------------------------
+
+class NodeHeartbeat(EventData):
+    """A city service is up and its broker reachable, sent every `heartbeat_seconds`: how the
+    nation tells a quiet city from one it cannot hear (shared.heartbeat)."""
+
+    TYPE = "bangkom.node.heartbeat.v1"
+    STREAM = "heartbeat"
+    service: Literal["enrollment", "sessions"]
+
+    def subject(self) -> str:
+        return f"service/{self.service}"  # the compaction key: one newest beat per service
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.TYPE: cls
     for cls in (
@@ -251,6 +265,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         EnrollmentCancelled, TrainingNeedSubmitted, SessionScheduled, SessionCancelled,
         AttendanceRecorded, AssessmentRecorded, ParticipantCompleted, SessionCompleted,
         FeedbackSubmitted, FollowUpRecorded, PublicSatisfactionSurveyed, InsightPublished,
+        NodeHeartbeat,
     )
 }
 

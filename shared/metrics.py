@@ -61,6 +61,13 @@ ENROLLMENTS = Counter(
 COMPLETIONS = Counter("bangkom_completions_total", "Participants who completed a session", ["city"])
 JP_CREDITED = Counter("bangkom_jp_credited_total", "Lesson hours (JP) credited", ["city"])
 CITY_LAST_EVENT = Gauge(
-    "bangkom_city_last_event_timestamp_seconds", "When the nation last heard from a city",
-    ["city"],
+    "bangkom_city_last_event_timestamp_seconds",
+    "Time of the newest event the nation has counted from a city", ["city"],
+)
+# A city that is up beats every heartbeat_seconds (shared.heartbeat), so the age of the newest
+# beat at the nation is how far behind the link from that city is, quiet or busy (to within a
+# beat). Computed when scraped (services.evaluation.heard).
+LINK_LAG = Gauge(
+    "bangkom_link_lag_seconds", "Age of the newest heartbeat that came over a link",
+    ["source", "target"],
 )

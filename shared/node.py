@@ -11,11 +11,13 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
+from shared.heartbeat import beat_forever
 from shared.kafka_admin import ensure_node_topics
 from shared.mongo import UNAVAILABLE
 from shared.outage import Outage
 from shared.outbox import Relay
 from shared.settings import Settings
+from shared.topics import HEARTBEAT, topic
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +49,10 @@ async def running(
     topics: Sequence[str],
     background: Sequence[Coroutine[Any, Any, None]] = (),
 ) -> AsyncIterator[None]:
-    """The service's topics exist, its consumers and outbox relay run, and `background` tasks
-    go on until shutdown; then everything stops in reverse order."""
-    await ensure_node_topics(settings, topics)
-    tasks = [asyncio.create_task(work) for work in background]
+    """The service's topics exist, its consumers and outbox relay run, its heartbeat and the
+    `background` tasks go on until shutdown; then everything stops in reverse order."""
+    await ensure_node_topics(settings, [*topics, topic(settings.node, HEARTBEAT)])
+    tasks = [asyncio.create_task(work) for work in (*background, beat_forever(settings))]
     await broker.start()
     await relay.start()
     try:

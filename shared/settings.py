@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 0.2
     # How often the outbox gauges count every pending event (a query on the `_pending` index).
     outbox_gauge_seconds: float = 10.0
+    # A city service says it is alive this often (shared.heartbeat); the nation calls a city
+    # behind when it has heard nothing from it for behind_seconds (a few missed beats).
+    heartbeat_seconds: float = Field(15.0, gt=0)
+    behind_seconds: float = Field(120.0, gt=0)
     log_level: str = "INFO"
     # During an outage: one summary line per this many seconds (shared.outage), not one per retry.
     outage_summary_seconds: float = Field(60.0, gt=0)

@@ -9,6 +9,7 @@ written as prefixed rules (`bangkom.palu.`) without renaming anything:
 | bangkom.<city>.sessions        | the city's sessions relay   | bangkom.<city>.enrollment.catalogue, bangkom.national.evaluation |
 | bangkom.<city>.insights        | the national evaluation     | bangkom.<city>.sessions.insights               |
 | bangkom.<node>.deadletter      | any consumer of that node   | operators (kcat, metrics)                      |
+| bangkom.<city>.heartbeat       | each city service (shared.heartbeat) | the national evaluation, no group      |
 
 The partition key is the event's CloudEvents `subject` (e.g. `session/<id>`), so all events of
 one aggregate keep their order.
@@ -16,7 +17,9 @@ one aggregate keep their order.
 Retention (`topic_configs`, applied by `shared.kafka_admin.ensure_topics`): events and insights
 are kept for ever, by time and by size, since `bangkom replay` rebuilds the national figures
 from offset 0 and a city's consumers rebuild their projections from it; dead letters are kept a
-year, the time an operator has to read, fix and republish one (docs/OPERATIONS.md).
+year, the time an operator has to read, fix and republish one (docs/OPERATIONS.md). Heartbeats
+are compacted by key (one per service): the topic holds each service's newest beat, not a year
+of them.
 """
 
 import re
@@ -24,11 +27,14 @@ import re
 CITIES = ("salatiga", "sawahlunto", "palu", "pematangsiantar")
 NATIONAL = "national"
 CITY_STREAMS = ("enrollment", "sessions")
+HEARTBEAT = "heartbeat"
+UPLINK_STREAMS = (*CITY_STREAMS, HEARTBEAT)  # what flows from a city up to the nation
 PARTITIONS = 3
 
 # The national service subscribes by pattern, so a new city needs no code change.
 CITY_EVENTS_PATTERN = r"^bangkom\.([a-z][a-z0-9-]*)\.(enrollment|sessions)$"
 _CITY_TOPIC = re.compile(CITY_EVENTS_PATTERN)
+HEARTBEAT_PATTERN = r"^bangkom\.([a-z][a-z0-9-]*)\.heartbeat$"
 
 
 DEADLETTER_RETENTION_MS = 365 * 24 * 3600 * 1000
@@ -37,6 +43,10 @@ DEADLETTER_RETENTION_MS = 365 * 24 * 3600 * 1000
 def topic_configs(name: str, min_insync: int = 1) -> dict[str, str]:
     """The configs every Bangkom topic is created with (and brought back to)."""
     deadletter = name.endswith(".deadletter")
+    if name.endswith(f".{HEARTBEAT}"):
+        # compaction runs on closed segments only: an hourly segment keeps the topic small
+        return {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000),
+                "retention.bytes": "-1", "min.insync.replicas": str(min_insync)}
     return {"retention.ms": str(DEADLETTER_RETENTION_MS) if deadletter else "-1",
             "retention.bytes": "-1", "min.insync.replicas": str(min_insync)}
 

@@ -41,7 +41,8 @@ from deploy.local.process import (
 )
 from shared.http import hash_token
 from shared.kafka_admin import ensure_topics
-from shared.topics import CITIES, CITY_STREAMS, NATIONAL, PARTITIONS, deadletter_topic, topic
+from shared.topics import (CITIES, CITY_STREAMS, NATIONAL, PARTITIONS, UPLINK_STREAMS,
+                           deadletter_topic, topic)
 
 KAFKA_PORT = 19092  # the national broker (the only one with --single-broker)
 KAFKA_CONTROLLER_PORT = 19093
@@ -86,7 +87,7 @@ def layout(offset: int = 0) -> list[ServiceSpec]:
 
 def federation_topics() -> list[str]:
     """Every topic of the federation on one broker (`--single-broker`, the test fixtures)."""
-    streams = (*CITY_STREAMS, "insights")
+    streams = (*UPLINK_STREAMS, "insights")
     return [*(topic(city, s) for city in CITIES for s in streams),
             *(deadletter_topic(city) for city in CITIES), deadletter_topic(NATIONAL)]
 
@@ -94,7 +95,7 @@ def federation_topics() -> list[str]:
 def broker_topics(node: str) -> list[str]:
     """The topics on one node's own broker: a city's streams and dead letters; at the nation,
     the mirrored copies of every city's streams, the insights it sends, its dead letters."""
-    streams = (*CITY_STREAMS, "insights")
+    streams = (*UPLINK_STREAMS, "insights")
     if node == NATIONAL:
         return [*(topic(city, s) for city in CITIES for s in streams), deadletter_topic(NATIONAL)]
     return [*(topic(node, s) for s in streams), deadletter_topic(node)]

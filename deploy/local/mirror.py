@@ -2,9 +2,10 @@
 
 One MirrorMaker process for any number of cities (one JVM is lighter than one per city on a
 small machine), configured by `link_properties`: each city's event topics
-(`bangkom.<city>.enrollment`, `.sessions`) flow to the national cluster, the city's insights
+(`bangkom.<city>.enrollment`, `.sessions`) and its heartbeats flow to the national cluster, the
+city's insights
 (`bangkom.<city>.insights`) flow back. `IdentityReplicationPolicy` keeps topic names unchanged,
-so the national pattern subscription (`bangkom.<city>.(enrollment|sessions)`) and the "declared
+so the national pattern subscriptions (`bangkom.<city>.(enrollment|sessions)`, `.heartbeat`) and the "declared
 city must match the topic's city" check hold on mirrored topics exactly as on local ones; the
 default policy would prefix the source alias (`salatiga.bangkom.salatiga.enrollment`) and make
 the city appear twice in every name. Identity naming cannot loop here because no topic flows in
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from deploy.local.infra import SetupError, kafka_libs, log4j2_yaml
 from deploy.local.process import ManagedProcess, free_port
-from shared.topics import NATIONAL, topic
+from shared.topics import NATIONAL, UPLINK_STREAMS, topic
 
 MIRROR_HEAP = "192m"  # the link test passed with it; resident memory not measured yet
 
@@ -41,8 +42,8 @@ MIRROR_QUIET = (
 
 
 def city_to_national_topics(city: str) -> str:
-    """The regex of what flows up: the city's own event streams, nothing else."""
-    return rf"bangkom\.{city}\.(enrollment|sessions)"
+    """The regex of what flows up: the city's own event streams and heartbeats, nothing else."""
+    return rf"bangkom\.{city}\.({'|'.join(UPLINK_STREAMS)})"
 
 
 @dataclass(frozen=True)

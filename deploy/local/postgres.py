@@ -134,6 +134,8 @@ def health(port: int) -> str | None:
 def prepare_cluster(data_dir: Path, log: Path) -> None:
     """initdb and the `ferretdb` database, the first time only."""
     if (data_dir / "PG_VERSION").exists():
+        if os.geteuid() == 0:  # at every start: another pytest run resets its temp root to 0700
+            _searchable_parents(data_dir)
         return
     data_dir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
@@ -194,6 +196,10 @@ def _open_for(data_dir: Path) -> None:
     user = pwd.getpwnam(_UNPRIVILEGED)
     os.chown(data_dir, user.pw_uid, user.pw_gid)
     data_dir.chmod(0o700)
+    _searchable_parents(data_dir)
+
+
+def _searchable_parents(data_dir: Path) -> None:
     for parent in data_dir.resolve().parents:
         mode = parent.stat().st_mode
         if not mode & 0o001:

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from shared.kafka_auth import java_client_properties, render_properties
 from shared.settings import Settings
-from shared.topics import CITY_STREAMS, NATIONAL, NATIONAL_GROUP, deadletter_topic, topic
+from shared.topics import (HEARTBEAT, NATIONAL, NATIONAL_GROUP, UPLINK_STREAMS,
+                           deadletter_topic, topic)
 
 OPERATOR = "operator"
 BROKER = "broker"
@@ -269,15 +270,17 @@ def city_local_acls(city: str) -> list[Acl]:
         *_topic(sessions, topic(city, "insights"), "READ"),
         *_topic(sessions, dead, "WRITE"),
         *_group(sessions, f"bangkom.{city}.sessions."),
+        *(a for p in (enrollment, sessions) for a in _topic(p, topic(city, HEARTBEAT), "WRITE")),
     ]
 
 
 def national_city_acls(city: str) -> list[Acl]:
     """On the national cluster, everything about one city: its link may write (and describe)
-    only `bangkom.<city>.enrollment`/`.sessions` and read only `bangkom.<city>.insights`; the
-    evaluation may read those two and write the insights. One call per new city."""
+    only `bangkom.<city>.enrollment`/`.sessions`/`.heartbeat` and read only `bangkom.<city>.insights`; the
+    evaluation may read those two and the heartbeats, and write the insights. One call per new
+    city."""
     link, evaluation = link_principal(city), service_principal(NATIONAL, "evaluation")
-    events = [topic(city, s) for s in CITY_STREAMS]
+    events = [topic(city, s) for s in UPLINK_STREAMS]
     insights = topic(city, "insights")
     return [
         *_topic(link, f"bangkom.{city}.", "DESCRIBE", pattern="PREFIXED"),
@@ -319,7 +322,7 @@ def link_acls(city: str, *, cluster: str, exactly_once: bool = False) -> list[Ac
             Acl(link, "CLUSTER", "kafka-cluster", "DESCRIBE")]
     if cluster == "city":  # the source of the events, the target of the insights
         acls += _topic(link, f"bangkom.{city}.", "DESCRIBE", "DESCRIBE_CONFIGS", pattern="PREFIXED")
-        acls += [*(a for s in CITY_STREAMS for a in _topic(link, topic(city, s), "READ")),
+        acls += [*(a for s in UPLINK_STREAMS for a in _topic(link, topic(city, s), "READ")),
                  *_topic(link, topic(city, "insights"), "WRITE")]
     else:
         acls += _topic(link, f"bangkom.{city}.", "DESCRIBE_CONFIGS", pattern="PREFIXED")

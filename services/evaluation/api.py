@@ -137,16 +137,26 @@ class Summary(Training):
     by_provider: dict[str, Training]
 
 
+class Reporting(BaseModel):
+    """How current a city's figures here are: a city that is up beats every few seconds, so
+    `behind` means its broker, its link or its services are down (services.evaluation.heard)."""
+
+    last_event_time: float | None = Field(description="epoch seconds of the newest event counted")
+    last_heard: float | None = Field(description="epoch seconds of the newest heartbeat")
+    behind: bool = Field(description="nothing heard from the city for `behind_seconds`")
+
+
 class NationalFigures(BaseModel):
     generation: int = Field(description="rebuild generation (+1 per `bangkom replay`)")
     cities_reporting: int
     national: Summary
     cities: dict[str, Summary]
+    reporting: dict[str, Reporting] = Field(
+        description="every city counted or heard from: its newest event and heartbeat")
 
 
-class CityDetail(Summary):
+class CityDetail(Summary, Reporting):
     city: str
-    last_event_time: float | None = Field(description="epoch seconds of the newest event")
 
 
 class BelowTarget(BaseModel):
@@ -155,10 +165,9 @@ class BelowTarget(BaseModel):
     person_ids: list[str] = Field(description="pseudonymous ids of staff below 20 JP in `year`")
 
 
-class City(BaseModel):
+class City(Reporting):
     city: str
     events: int
-    last_event_time: float | None
 
 
 class Point(BaseModel):
@@ -201,20 +210,25 @@ def _known(fig: Figures, city: str) -> None:
 @router.get("/figures", response_model=NationalFigures,
             summary="National summary and every city's summary")
 async def get_figures(request: Request, fig: Fig, f: Filt) -> dict:
-    return {"generation": request.app.state.ingest.generation.number, **q.national(fig, f)}
+    heard = request.app.state.heard
+    cities = sorted({*fig.cities, *heard.last})
+    return {"generation": request.app.state.ingest.generation.number, **q.national(fig, f),
+            "reporting": {c: heard.report(c, fig.last_event.get(c)) for c in cities}}
 
 
 @router.get("/cities", response_model=list[City], summary="Cities the nation has heard from")
-async def get_cities(fig: Fig) -> list[dict]:
-    return [{"city": c, "events": fig.events[c], "last_event_time": fig.last_event.get(c)}
-            for c in fig.cities]
+async def get_cities(request: Request, fig: Fig) -> list[dict]:
+    heard = request.app.state.heard
+    return [{"city": c, "events": fig.events.get(c, 0), **heard.report(c, fig.last_event.get(c))}
+            for c in sorted({*fig.cities, *heard.last})]
 
 
 @router.get("/cities/{city}", response_model=CityDetail,
             summary="One city in detail, with the staff below 20 JP")
-async def get_city(city: str, fig: Fig, f: Filt) -> dict:
+async def get_city(request: Request, city: str, fig: Fig, f: Filt) -> dict:
     _known(fig, city)
-    return q.city_detail(fig, city, f)
+    return {**q.city_detail(fig, city, f),
+            **request.app.state.heard.report(city, fig.last_event.get(city))}
 
 
 def city_token_table(settings) -> dict[str, str]:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from services.evaluation import api, web
+from services.evaluation.heard import Heard, listen
 from services.evaluation.ingest import NationalIngest
 from services.evaluation.store import DeltaStore
 from shared import logging as json_logging
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     json_logging.configure(settings, "evaluation")
     client = connect(settings)
     ingest = NationalIngest(settings, DeltaStore(client[settings.database]))
+    heard = Heard(settings.behind_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -40,24 +42,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # figures answer 503 until the deltas are loaded (never a partial total).
         task = asyncio.create_task(ingest.run(), name="national-ingest")
         task.add_done_callback(_log_end)
+        listener = asyncio.create_task(listen(settings, heard), name="national-heard")
+        listener.add_done_callback(_log_end)
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for work in (listener, task):
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
             await client.close()
 
     async def health(_: FastAPI) -> None:
         await client.admin.command("ping")
 
-    return build_api(settings, ingest, lifespan=lifespan, health=health)
+    return build_api(settings, ingest, heard, lifespan=lifespan, health=health)
 
 
-def build_api(settings: Settings, ingest: NationalIngest, **hooks) -> FastAPI:
+def build_api(settings: Settings, ingest: NationalIngest, heard: Heard | None = None,
+              **hooks) -> FastAPI:
     """The HTTP app around an ingest (unit tests pass one filled in memory)."""
     app = create_api(settings, title="Bangkom national evaluation", service="evaluation", **hooks)
     app.state.ingest = ingest
+    app.state.heard = heard or Heard(settings.behind_seconds)
     app.include_router(api.router)
     app.include_router(web.router)
     return app
@@ -65,4 +72,4 @@ def build_api(settings: Settings, ingest: NationalIngest, **hooks) -> FastAPI:
 
 def _log_end(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("the national ingest stopped", exc_info=task.exception())
+        log.error("%s stopped", task.get_name(), exc_info=task.exception())

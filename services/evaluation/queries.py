@@ -259,12 +259,7 @@ def national(fig: Figures, filters: Filters = Filters()) -> dict[str, Any]:
 
 
 def city_detail(fig: Figures, city: str, filters: Filters = Filters()) -> dict[str, Any]:
-    detail = summary(fig, filters, city)
-    return {
-        "city": city,
-        "last_event_time": fig.last_event.get(city),
-        **detail,
-    }
+    return {"city": city, **summary(fig, filters, city)}
 
 
 # metric name -> (section, field) of `training()`; "ikm" comes from the surveys instead

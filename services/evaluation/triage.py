@@ -34,4 +34,8 @@ def admit(topic: str, value: bytes | None) -> tuple[ev.Envelope, ev.EventData]:
         raise RejectedError(
             "city-mismatch", f"envelope.city {envelope.city!r} on topic of {expected!r}"
         )
+    stream = topic.rsplit(".", 1)[-1]
+    if payload.STREAM != stream:  # e.g. a heartbeat on an event topic: never counted
+        raise RejectedError("wrong-stream", f"{envelope.type} belongs on the {payload.STREAM} "
+                                            f"topic, not on {topic!r}")
     return envelope, payload

@@ -138,6 +138,10 @@ def test_a_training_cycle_through_the_city_console_reaches_the_national_dashboar
     after = federation.figures()
     assert national_value(after, "enrollment", "completions") == completions_before + 1
     expect(page.locator("#compare-table thead")).to_contain_text("Nasional")
+    # the city is up: heard from within seconds, shown current with its newest event's time
+    row = page.locator(f"#reporting-table tr[data-city='{CITY}']")
+    expect(row).to_have_attribute("data-behind", "false", timeout=30_000)
+    expect(row).to_contain_text("terkini")
     assert not page.locator("main").get_by_text(bayu).count(), "a name reached the national side"
     with page.expect_download() as download:
         page.click("#export")

@@ -10,7 +10,11 @@ stopped: each city runs a whole training year through its APIs meanwhile (the de
 import, scheduling, enrollment with waitlist and promotion, cancellation, attendance, tests,
 completion with JP), every answer 2xx; when the link is back, the national figures equal a
 recomputation from the cities' own brokers (nothing lost, nothing counted twice), and insights
-the nation produced while they were cut off reach them. Then each component in turn is killed with SIGKILL;
+the nation produced while they were cut off reach them. A city's own broker stopped: the nation
+serves every figure unchanged and shows that city behind until it is heard again (heartbeats).
+MirrorMaker SIGKILLed five times while a city imports staff: the national figures again equal
+the recomputation.
+Then each component in turn is killed with SIGKILL;
 `bangkom up` must have every component healthy within 60 s, no process of the checkout may be
 left that the state does not know, and the national figures must again equal the recomputation
 (nothing lost, nothing counted twice). `bangkom down` at the end leaves no process of the checkout.
@@ -19,6 +23,7 @@ left that the state does not know, and the national figures must again equal the
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -32,6 +37,7 @@ from rich.console import Console
 
 from deploy import demo
 from deploy.local.federation import Federation, RunState
+from deploy.local.links import link_lag
 from deploy.local.process import is_alive, port_holders
 from services.evaluation import queries as q
 from services.evaluation.figures import Figures
@@ -42,6 +48,11 @@ ROOT = Path(__file__).resolve().parents[2]
 OFFSET = 1000  # below the ephemeral range: no free_port() of another test can take one
 BANGKOM = str(Path(sys.executable).parent / "bangkom")
 HEAL_SECONDS = 60
+KILLS_OF_THE_LINK = 5
+# Heartbeats every 3 s, a city behind after 30 s of silence: the defaults (15 s, 120 s) scaled
+# down so that the test of a city's broker down waits half a minute, not two.
+BEHIND_SECONDS = 30
+HEARD = {"BANGKOM_HEARTBEAT_SECONDS": "3", "BANGKOM_BEHIND_SECONDS": str(BEHIND_SECONDS)}
 # Each test here waits out cut-offs and restarts of a whole federation: more than the default.
 pytestmark = pytest.mark.timeout(900)
 # The national and a city broker, the links, the database's two halves, a city service and the
@@ -58,17 +69,20 @@ def _bangkom(env: dict[str, str], *args: str, timeout: float = 300) -> subproces
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory):
     root = tmp_path_factory.mktemp("heal") / "run"
-    env = {**os.environ, "BANGKOM_RUN_DIR": str(root), "BANGKOM_PORT_OFFSET": str(OFFSET)}
     fed = Federation(console=Console(file=open(os.devnull, "w")), state=RunState(root=root),
                      offset=OFFSET)
     busy = [port for ports in fed.ports().values() for port in ports if port_holders(port)]
     assert not busy, f"ports of the test federation are taken: {busy}"
-    try:
-        done = _bangkom(env, "up", "--no-demo", timeout=600)  # the cities load it, cut off
-        assert done.returncode == 0, done.stderr[-4000:]
-        yield fed, env
-    finally:
-        _bangkom(env, "down", timeout=300)
+    with pytest.MonkeyPatch.context() as patch:  # also for services this process restarts
+        for name, value in HEARD.items():
+            patch.setenv(name, value)
+        env = {**os.environ, "BANGKOM_RUN_DIR": str(root), "BANGKOM_PORT_OFFSET": str(OFFSET)}
+        try:
+            done = _bangkom(env, "up", "--no-demo", timeout=600)  # the cities load it, cut off
+            assert done.returncode == 0, done.stderr[-4000:]
+            yield fed, env
+        finally:
+            _bangkom(env, "down", timeout=300)
 
 
 def _unhealthy(fed: Federation) -> dict[str, str]:
@@ -94,11 +108,11 @@ async def _recomputed(fed: Federation, topic_records) -> dict:
     return q.national(scratch)["cities"]
 
 
-async def _served(url: str) -> dict:
+async def _served(url: str, part: str = "cities") -> dict:
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         response = await http.get("/figures")
     response.raise_for_status()
-    return response.json()["cities"]
+    return response.json()[part]
 
 
 async def _figures_match(fed: Federation, topic_records, timeout: float = 90,
@@ -157,9 +171,9 @@ async def _count(topic_records, bootstrap: str, name: str) -> int:
     return len(await topic_records(bootstrap, name))
 
 
-async def _served_cities(fed: Federation) -> dict:
+async def _served_cities(fed: Federation, part: str = "cities") -> dict:
     national = next(s.url for s in fed.services if s.service == "evaluation")
-    return await _served(national)
+    return await _served(national, part)
 
 
 async def _stop_component(fed: Federation, name: str) -> None:
@@ -236,12 +250,80 @@ async def test_the_cities_training_year_reaches_the_nation_and_insights_come_bac
             assert time.monotonic() < deadline, f"no insight reached {city}"
             await asyncio.sleep(2)
         assert all(decode(record.value)[0].type.startswith("bangkom.insight") for record in insights)
+    reporting = await _served_cities(fed, "reporting")
+    assert {city: row["behind"] for city, row in reporting.items()} == dict.fromkeys(CITIES, False)
     links = await asyncio.to_thread(fed.link_rows)
     assert len(links) == 2 * len(CITIES)
     assert {row["health"] for row in links} == {"up"}, "\n".join(
         f"{row['name']}: {row['health']}" for row in links)
     up = [row for row in links if row["name"].endswith("→national")]
     assert all(row["detail"].startswith("lag 0 records") for row in up), up  # all copied
+
+
+async def test_a_city_whose_broker_is_down_is_shown_behind_and_the_nation_serves_every_figure(
+        federation):
+    fed, env = federation
+    before = await _served_cities(fed)
+    await _stop_component(fed, "kafka-palu")
+    try:
+        deadline = time.monotonic() + BEHIND_SECONDS + 60
+        while not (reporting := await _served_cities(fed, "reporting"))["palu"]["behind"]:
+            assert time.monotonic() < deadline, f"palu is not shown behind: {reporting['palu']}"
+            await asyncio.sleep(1)
+        assert await _served_cities(fed) == before, "a figure changed or went missing"
+        assert time.time() - reporting["palu"]["last_heard"] > BEHIND_SECONDS
+        assert reporting["palu"]["last_event_time"] is not None
+        assert [c for c, row in reporting.items() if row["behind"]] == ["palu"]
+    finally:
+        done = await asyncio.to_thread(_bangkom, env, "up", "--no-demo", timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    deadline = time.monotonic() + 60
+    while (await _served_cities(fed, "reporting"))["palu"]["behind"]:
+        assert time.monotonic() < deadline, "palu is still shown behind after its broker is back"
+        await asyncio.sleep(1)
+
+
+def _staff_csv(batch: int, rows: int) -> bytes:
+    """`rows` new staff no other test registers (born in 196x; the demo's are born from 1967)."""
+    lines = ["nip;nama;unit_kerja;jenis_jabatan;golongan;nip_atasan"]
+    for n in range(rows):
+        born = dt.date(1960 + batch, 1, 1) + dt.timedelta(days=n % 365)
+        nip = f"{born:%Y%m%d}199003{1 + n % 2}{1 + n // 365:03d}"
+        lines.append(f"{nip};Pegawai Uji {batch}-{n};Sekretariat Daerah;pelaksana;III/a;")
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def test_the_link_killed_five_times_while_a_city_writes_loses_and_doubles_nothing(
+        federation, topic_records):
+    """Through the national figures, not only the raw records: MirrorMaker SIGKILLed five times
+    while a city imports staff, at least once with records on their way over the link."""
+    fed, env = federation
+    city = "sawahlunto"
+    flows = [topic(city, s) for s in CITY_STREAMS]
+    spec = next(s for s in fed.services if (s.node, s.service) == (city, "enrollment"))
+    token = fed.tokens()[city]["operator"]
+    mid_stream = 0
+    async with httpx.AsyncClient(base_url=spec.url, timeout=120,
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
+        for batch in range(KILLS_OF_THE_LINK):
+            imported = asyncio.create_task(http.post(
+                "/staff/import", content=_staff_csv(batch, 1500),
+                headers={"Content-Type": "text/csv"}))
+            await asyncio.sleep(2)  # the import's events are on their way up
+            lag = await link_lag(fed.bootstrap(city), fed.kafka_bootstrap, city, flows)
+            mid_stream += lag.records > 0
+            entry = fed.state.components()["mirrormaker"]
+            os.kill(entry["pid"], signal.SIGKILL)  # no flush, an open transaction left behind
+            job = (await imported).json()
+            while job.get("finished_at") is None:  # 202: going on as a job
+                assert "job_id" in job, job
+                await asyncio.sleep(1)
+                job = (await http.get(f"/staff/imports/{job['job_id']}")).json()
+            assert job["created"] == 1500, job
+            done = await asyncio.to_thread(_bangkom, env, "up", "--no-demo", timeout=300)
+            assert done.returncode == 0, done.stderr[-4000:]
+    assert mid_stream >= 1, "no kill landed while records were on their way over the link"
+    await _figures_match(fed, topic_records, timeout=180)
 
 
 async def test_every_component_killed_hard_is_brought_back_by_up(federation, topic_records):

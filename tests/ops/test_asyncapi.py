@@ -34,7 +34,7 @@ def test_the_generated_document_is_valid_asyncapi_with_every_message(tmp_path):
     code, report = parse(document(), tmp_path)
     errors = [d for d in report["diagnostics"] if d["severity"] == 0]
     assert code == 0 and errors == [], report
-    assert report["messages"] == len(EVENT_TYPES) and report["channels"] == 3
+    assert report["messages"] == len(EVENT_TYPES) and report["channels"] == 4  # enrollment, sessions, insights, heartbeat
 
 
 def test_the_parser_refuses_a_broken_document(tmp_path):

@@ -71,6 +71,16 @@ document.addEventListener("DOMContentLoaded", async () => {
     shown.mixes = { method: [mRows, mKeys], provider: [pRows, pKeys] };
   }
 
+  /** Each city's newest event and heartbeat: a city that is behind is not current here. */
+  function reporting(rows) {
+    const locale = Bkm.lang() === "id" ? "id-ID" : "en-GB";
+    const when = (epoch) => epoch == null ? "–" : new Date(epoch * 1000).toLocaleString(locale);
+    const entries = Object.entries(rows || {});
+    $("#reporting").innerHTML = entries.length ? `<table id="reporting-table"><thead><tr><th scope="col">${t("nat.city")}</th><th scope="col">${t("nat.last_event")}</th><th scope="col">${t("nat.last_heard")}</th><th scope="col">${t("nat.state")}</th></tr></thead>
+      <tbody>${entries.map(([c, r]) => `<tr data-city="${esc(c)}" data-behind="${r.behind}"><th scope="row">${esc(Bkm.cityName(c))}</th><td>${when(r.last_event_time)}</td><td>${when(r.last_heard)}</td><td>${r.behind ? `<span class="badge warn">${t("nat.behind")}</span>` : `<span class="badge ok">${t("nat.current")}</span>`}</td></tr>`).join("")}</tbody></table>`
+      : `<p class="muted">${t("common.none")}</p>`;
+  }
+
   async function trends(cities) {
     const metric = $("#metric").value;
     const q = query(); q.set("metric", metric);
@@ -93,6 +103,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     try {
       const data = await Bkm.api("/figures?" + query());
       render(data);
+      reporting(data.reporting);
       await trends(Object.keys(data.cities));
       $("#updated").textContent = t("nat.updated", { time: new Date().toLocaleTimeString(Bkm.lang() === "id" ? "id-ID" : "en-GB") });
     } catch (err) {
