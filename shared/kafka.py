@@ -196,8 +196,8 @@ async def _deadletter(
 
 async def report_lag(settings: Settings, groups: Sequence[str], every_seconds: float = 15.0) -> None:
     """Consumer lag per group and partition: log end offset minus committed offset."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    probe = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    probe = AIOKafkaConsumer(**client_kwargs(settings), group_id=None)
     outage = Outage("consumer lag report", log)
     started = False
     try:

@@ -32,6 +32,7 @@ from shared import metrics
 from shared.outage import Outage
 from shared.events import EVENT_TYPES, KAFKA_HEADERS, Envelope
 from shared.kafka import producer as kafka_producer
+from shared.kafka_auth import client_kwargs
 from shared.settings import Settings
 from shared.topics import topic
 
@@ -384,7 +385,7 @@ async def _read_tail_ids(settings: Settings, topics: Sequence[str]) -> set[str]:
     if not topics:
         return set()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
+        **client_kwargs(settings), enable_auto_commit=False, group_id=None
     )
     await consumer.start()
     try:

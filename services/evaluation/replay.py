@@ -39,6 +39,7 @@ from services.evaluation.ingest import NationalIngest, national_consumer
 from services.evaluation.store import DeltaStore, Generation
 from shared.mongo import connect
 from shared.process import die_with_parent
+from shared.kafka_auth import client_kwargs
 from shared.settings import Settings
 from shared.topics import CITY_EVENTS_PATTERN
 
@@ -71,7 +72,7 @@ async def preflight(settings: Settings, store: DeltaStore) -> Extent:
     offset 0 (events are kept for ever: a later start means records were deleted). Raises
     ReplayRefused naming what is wrong; reads only."""
     try:
-        extent = await asyncio.wait_for(log_extent(settings.kafka_bootstrap), PREFLIGHT_SECONDS)
+        extent = await asyncio.wait_for(log_extent(settings), PREFLIGHT_SECONDS)
     except (TimeoutError, KafkaError, OSError) as exc:
         raise ReplayRefused(f"Kafka at {settings.kafka_bootstrap} cannot be reached "
                             f"({type(exc).__name__}: {exc or 'no answer'})") from None
@@ -130,9 +131,10 @@ async def rebuild(settings: Settings, on_progress: Progress | None = None,
         await client.close()
 
 
-async def log_extent(bootstrap: str) -> Extent:
+async def log_extent(kafka: Settings | str) -> Extent:
     """(beginning, end) offsets of every partition of every city topic, as of now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    settings = kafka if isinstance(kafka, Settings) else Settings(kafka_bootstrap=kafka)
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:
         names = sorted(n for n in await admin.list_topics() if re.match(CITY_EVENTS_PATTERN, n))
@@ -145,7 +147,7 @@ async def log_extent(bootstrap: str) -> Extent:
         return {}
     # The national reader's settings (read_committed): the ends are then the last stable
     # offsets, where the workers' consumers can get to even while a link's transaction is open.
-    consumer = national_consumer(Settings(kafka_bootstrap=bootstrap), None)
+    consumer = national_consumer(settings, None)
     await consumer.start()
     try:
         # assigned first, so the offsets below need no metadata round per topic (10 s for 100)
