@@ -260,7 +260,10 @@ def city_local_acls(city: str) -> list[Acl]:
     enrollment, sessions = (service_principal(city, s) for s in ("enrollment", "sessions"))
     own, dead = f"bangkom.{city}.", deadletter_topic(city)
     return [
-        *(a for p in (enrollment, sessions) for a in _topic(p, own, "DESCRIBE", pattern="PREFIXED")),
+        # DESCRIBE_CONFIGS: a service checks at start that its topics have their configs
+        # (shared.kafka_admin.ensure_node_topics); creating or altering them is the operator's.
+        *(a for p in (enrollment, sessions)
+          for a in _topic(p, own, "DESCRIBE", "DESCRIBE_CONFIGS", pattern="PREFIXED")),
         *_topic(enrollment, topic(city, "enrollment"), "WRITE"),
         *_topic(enrollment, topic(city, "sessions"), "READ"),  # the catalogue
         *_topic(enrollment, dead, "WRITE"),
@@ -287,7 +290,7 @@ def national_city_acls(city: str) -> list[Acl]:
         *(a for name in events for a in _topic(link, name, "WRITE")),
         *_topic(link, insights, "READ"),
         *(a for name in events for a in _topic(evaluation, name, "READ", "DESCRIBE")),
-        *_topic(evaluation, insights, "WRITE", "DESCRIBE"),
+        *_topic(evaluation, insights, "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"),
     ]
 
 
@@ -295,7 +298,7 @@ def national_acls() -> list[Acl]:
     """The evaluation's rules that no city adds: its dead letters and its consumer groups
     (`bangkom.national.evaluation` and the generations and rebuilds named after it)."""
     evaluation = service_principal(NATIONAL, "evaluation")
-    return [*_topic(evaluation, deadletter_topic(NATIONAL), "WRITE", "DESCRIBE"),
+    return [*_topic(evaluation, deadletter_topic(NATIONAL), "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"),
             *_group(evaluation, NATIONAL_GROUP)]
 
 

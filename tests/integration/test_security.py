@@ -23,7 +23,7 @@ from deploy.local.security import (
     BrokerSecurity, apply_acls, city_local_acls, city_principals, ensure_ca, national_acls,
     national_city_acls, service_principal,
 )
-from shared.kafka_admin import ensure_topics
+from shared.kafka_admin import ensure_node_topics, ensure_topics
 from shared.kafka_auth import client_kwargs
 from shared.settings import Settings
 from shared.topics import NATIONAL, deadletter_topic, topic
@@ -132,6 +132,11 @@ async def test_each_principal_may_do_only_what_its_city_and_role_allow(secured):
         "salatiga-sessions reads its own enrollment stream": _read(sessions, topic("salatiga", "enrollment")),
         "salatiga-sessions reads palu's enrollment stream": _read(sessions, topic("palu", "enrollment")),
         "salatiga-sessions reads palu's insights": _read(sessions, topic("palu", "insights")),
+        # what every service does at start: its topics are there with their configs
+        "salatiga-enrollment checks its topics": ensure_node_topics(enrollment, [
+            topic("salatiga", s) for s in ("enrollment", "sessions", "deadletter", "heartbeat")]),
+        "evaluation checks the insights and its dead letters": ensure_node_topics(evaluation, [
+            topic("salatiga", "insights"), deadletter_topic(NATIONAL)]),
         "salatiga-enrollment creates a topic": _admin(enrollment, "create"),
         "salatiga-enrollment deletes palu's topic": _admin(enrollment, "delete"),
         "evaluation reads salatiga's events": _read(evaluation, topic("salatiga", "enrollment")),
@@ -142,7 +147,9 @@ async def test_each_principal_may_do_only_what_its_city_and_role_allow(secured):
         "evaluation writes into salatiga's events": _produce(evaluation, topic("salatiga", "enrollment")),
         "evaluation writes the national dead letters": _produce(evaluation, deadletter_topic(NATIONAL)),
     }
-    allowed = {"salatiga-enrollment writes its own events", "salatiga-enrollment writes its heartbeat",
+    allowed = {"salatiga-enrollment checks its topics",
+               "evaluation checks the insights and its dead letters",
+               "salatiga-enrollment writes its own events", "salatiga-enrollment writes its heartbeat",
                "salatiga-sessions reads its own enrollment stream", "evaluation reads salatiga's events",
                "evaluation reads salatiga's heartbeats", "evaluation writes salatiga's insights",
                "evaluation writes the national dead letters"}
