@@ -18,6 +18,7 @@ import sys
 from typing import Any, TextIO
 
 from shared import outage
+from shared.kafka_auth import principal as kafka_principal
 from shared.settings import Settings
 
 CONTEXT_FIELDS = (
@@ -72,6 +73,21 @@ class _DropProbes(logging.Filter):
         return path.split("?", 1)[0] not in _UNLOGGED_PATHS
 
 
+class _NamePrincipal(logging.Filter):
+    """aiokafka's refusals ("Topic t is not authorized for this client", a failed SASL
+    handshake) do not say who was refused: the operator needs the principal to fix the ACL."""
+
+    def __init__(self, who: str) -> None:
+        super().__init__()
+        self.who = who
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (record.levelno >= logging.WARNING and record.name.startswith("aiokafka")
+                and any(word in str(record.msg).lower() for word in ("authoriz", "authenticat"))):
+            record.msg = f"{record.msg} (Kafka principal {self.who})"
+        return True
+
+
 def configure(settings: Settings, service: str, *, stream: TextIO | None = None) -> logging.Handler:
     """Send every log record of this process, as JSON, to stdout (or `stream`).
 
@@ -84,6 +100,7 @@ def configure(settings: Settings, service: str, *, stream: TextIO | None = None)
     outage.SUMMARY_SECONDS = settings.outage_summary_seconds
     # client libraries log every failed reconnect; ours count them in shared.outage instead
     handler.addFilter(outage.RepeatFilter(_REPEATING))
+    handler.addFilter(_NamePrincipal(kafka_principal(settings)))
     handler._bangkom = True  # type: ignore[attr-defined]  # marks the one to replace
 
     root = logging.getLogger()

@@ -62,3 +62,25 @@ def test_a_librarys_repeated_error_passes_once_per_period_with_the_count_left_ou
     assert thin.filter(record("aiokafka.conn", "another template"))  # another kind: passes
     assert thin.filter(record("shared.outbox", "Unable connect to node %s"))  # ours: passes
     assert thin.filter(record("aiokafka.conn", "Unable connect to node %s", logging.INFO))
+
+
+def test_a_kafka_refusal_names_the_principal_that_was_refused():
+    import io
+    import json
+
+    from shared import logging as json_logging
+    from shared.settings import Settings
+
+    out = io.StringIO()
+    settings = Settings(node="palu", service="sessions", kafka_security_protocol="SASL_SSL",
+                        kafka_sasl_username="palu-sessions", kafka_sasl_password="x")
+    handler = json_logging.configure(settings, "sessions", stream=out)
+    try:
+        logging.getLogger("aiokafka.cluster").error(
+            "Topic %s is not authorized for this client", "bangkom.salatiga.sessions")
+        logging.getLogger("aiokafka.conn").error("Unable connect to node %s", "1")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = [json.loads(line)["message"] for line in out.getvalue().splitlines()]
+    assert lines == ["Topic bangkom.salatiga.sessions is not authorized for this client "
+                     "(Kafka principal User:palu-sessions)", "Unable connect to node 1"]
