@@ -58,7 +58,10 @@ def setup() -> None:
 def up(single_broker: bool = typer.Option(
         False, "--single-broker",
         help="one Kafka for every node, no MirrorMaker (fast tests; not the federation)"),
-       no_demo: bool = typer.Option(False, "--no-demo", help="load no demo data")) -> None:
+       no_demo: bool = typer.Option(False, "--no-demo", help="load no demo data"),
+       secure: bool = typer.Option(
+           False, "--secure", help="SASL_SSL/SCRAM and least-privilege ACLs on the broker, each "
+           "service with its own principal (with --single-broker for now)")) -> None:
     """Start a Kafka broker per city and for the nation with MirrorMaker 2 linking them,
     FerretDB, and the nine services (four cities + the nation); load demo data. After a
     crash, run it again: it starts exactly what is down."""
@@ -67,7 +70,11 @@ def up(single_broker: bool = typer.Option(
     from deploy.local.process import StartupError
 
     setup()
-    federation = Federation(console=err, single_broker=True if single_broker else None)
+    try:
+        federation = Federation(console=err, single_broker=True if single_broker else None,
+                                secure=True if secure else None)
+    except StartupError as error:
+        raise _fail(str(error)) from None
     try:
         federation.up()
     except (StartupError, SetupError) as error:

@@ -32,15 +32,19 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from deploy.local.infra import DB_BACKEND, FerretDB, KafkaServer, list_topics, ping_mongo
+from deploy.local.infra import (DB_BACKEND, FerretDB, KafkaServer, kafka_libs, list_topics,
+                                ping_mongo)
 from deploy.local.mirror import LinkSpec, MirrorMaker
 from deploy.local.paths import REPO_ROOT, run_dir
 from deploy.local.process import (
     ManagedProcess, StartupError, all_pids, command_line, end_processes, is_alive, members,
     port_holders, port_open, run_coroutine, stop_group, working_dir,
 )
+from deploy.local.security import (BrokerSecurity, apply_acls, city_local_acls, national_acls,
+                                   national_city_acls, service_principal)
 from shared.http import hash_token
 from shared.kafka_admin import ensure_topics
+from shared.settings import Settings
 from shared.topics import (CITIES, CITY_STREAMS, NATIONAL, PARTITIONS, UPLINK_STREAMS,
                            deadletter_topic, topic)
 
@@ -229,12 +233,13 @@ def http_health(url: str, path: str = "/health") -> str | None:
     return None if response.status_code == 200 else f"GET {path} answered {response.status_code}"
 
 
-def kafka_health(bootstrap: str) -> str | None:
+def kafka_health(kafka: Settings | str) -> str | None:
+    bootstrap = kafka.kafka_bootstrap if isinstance(kafka, Settings) else kafka
     host, _, port = bootstrap.rpartition(":")
     if not port_open(host, int(port)):
         return "port closed"
     try:
-        run_coroutine(lambda: list_topics(bootstrap), timeout=8)
+        run_coroutine(lambda: list_topics(kafka), timeout=8)
     except Exception as error:  # noqa: BLE001 - reported as the health detail
         return f"admin list_topics failed: {error!r}"
     return None
@@ -332,7 +337,8 @@ class Federation:
     crash) brings back the same topology."""
 
     def __init__(self, console: Console | None = None, state: RunState | None = None,
-                 offset: int | None = None, single_broker: bool | None = None) -> None:
+                 offset: int | None = None, single_broker: bool | None = None,
+                 secure: bool | None = None) -> None:
         self.console = console or Console()
         self.state = state or RunState()
         self.offset = port_offset() if offset is None else offset
@@ -341,6 +347,13 @@ class Federation:
         if single_broker is None:
             single_broker = recorded == "single-broker"
         self.single_broker = single_broker
+        # Security (SASL_SSL/SCRAM, ACLs): for now with the single broker only (#27: the one
+        # MirrorMaker process would need one principal per city on the national side). Kept in
+        # the run state like the topology: its CA and credentials live in .run/security.
+        self.secure = self.security_dir.exists() if secure is None else secure
+        if self.secure and not self.single_broker:
+            raise StartupError("--secure runs with --single-broker for now (issue #27)")
+        self._security: BrokerSecurity | None = None
         self.kafka_port = KAFKA_PORT + self.offset
         self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"  # the nation's
         self.postgres_port = POSTGRES_PORT + self.offset
@@ -348,6 +361,27 @@ class Federation:
         self.prometheus_port = PROMETHEUS_PORT + self.offset
         self.mirror_port = MIRROR_REST_PORT + self.offset
         self._mirror: MirrorMaker | None = None  # started by `up`, waited for by `wait_links`
+
+    @property
+    def security_dir(self) -> Path:
+        return self.state.root / "security"
+
+    @property
+    def security(self) -> BrokerSecurity | None:
+        """The CA, the broker certificate and every principal's password (made once)."""
+        if self.secure and self._security is None:
+            principals = [service_principal(s.node, s.service) for s in self.services]
+            self._security = BrokerSecurity.prepare(self.security_dir, principals)
+        return self._security
+
+    def kafka_admin(self, node: str) -> Settings | str:
+        """How this tool reaches a node's broker: as the operator when it is secured."""
+        security = self.security
+        return security.operator(self.bootstrap(node)) if security else self.bootstrap(node)
+
+    def acls(self) -> list:
+        return [*(a for city in CITIES for a in (*city_local_acls(city), *national_city_acls(city))),
+                *national_acls()]
 
     @property
     def topology(self) -> str:
@@ -396,6 +430,14 @@ class Federation:
                 self.state.processes(name) for name in self.state.components()):
             raise StartupError(f"the federation runs {recorded}; `bangkom down` first to run "
                                f"it {self.topology}")
+        formatted = any((self.state.root / self.broker_name(n) / "data" / "meta.properties").exists()
+                        if not self.single_broker else
+                        (self.state.root / "kafka" / "data" / "meta.properties").exists()
+                        for n in self.brokers())
+        if self.secure and formatted and not self.security_dir.exists():
+            # its brokers were formatted without the SCRAM users: they would refuse everyone
+            raise StartupError("this run directory's brokers were made without --secure; "
+                               "`bangkom down --wipe` first")
         self.clear_leftovers()
         self.state.set_topology(self.topology)
         started: list[str] = []
@@ -451,7 +493,8 @@ class Federation:
             broker = KafkaServer(
                 port=port, controller_port=port + 1, name=name,
                 data_dir=root / ("kafka" if self.single_broker else name), log_dir=self.state.logs,
-                heap=NATIONAL_HEAP if node == NATIONAL or self.single_broker else CITY_HEAP)
+                heap=NATIONAL_HEAP if node == NATIONAL or self.single_broker else CITY_HEAP,
+                security=self.security)
             self._spawn(broker, name, broker.bootstrap, started)
             brokers.append((node, broker))
         ferret = FerretDB(port=FERRETDB_PORT + self.offset, data_dir=root / "ferretdb",
@@ -471,8 +514,14 @@ class Federation:
         with self.console.status("Creating topics"):
             for node in self.brokers():
                 names = federation_topics() if self.single_broker else broker_topics(node)
-                run_coroutine(lambda n=node, t=names: ensure_topics(self.bootstrap(n), t,
+                run_coroutine(lambda n=node, t=names: ensure_topics(self.kafka_admin(n), t,
                                                                     PARTITIONS), timeout=60)
+        if self.security is not None:
+            with self.console.status("Writing the ACLs"):
+                count = apply_acls(self.security.operator(self.kafka_bootstrap), kafka_libs(),
+                                   self.acls())
+            self.console.print(f"[green]✓[/] SASL_SSL/SCRAM-SHA-512 on, {count} ACLs "
+                               f"(no access without one)")
         mirror = None
         if not self.single_broker and not self.state.alive("mirrormaker"):
             mirror = MirrorMaker(
@@ -499,12 +548,16 @@ class Federation:
 
     def _service(self, spec: ServiceSpec) -> ServiceProcess:
         tokens = self.tokens()
+        extra = {"city_token_hashes": city_token_hashes(tokens)} if spec.node == NATIONAL else {}
+        if self.security is not None:  # its own principal, and nothing else
+            extra |= self.security.settings(service_principal(spec.node, spec.service),
+                                            self.bootstrap(spec.node))
         return ServiceProcess(
             node=spec.node, service=spec.service, port=spec.port,
             kafka_bootstrap=self.bootstrap(spec.node), mongo_url=self.mongo_url,
             token_hashes=token_hashes(tokens[spec.node]), pseudonym_secret=self.pseudonym_secret(),
             log_dir=self.state.logs,
-            extra_env={"city_token_hashes": city_token_hashes(tokens)} if spec.node == NATIONAL else None)
+            extra_env=extra)
 
     def restart_service(self, name: str) -> None:
         """Stop one service (SIGTERM) and start it again, leaving every other component as it is."""
@@ -599,7 +652,7 @@ class Federation:
         if wipe:
             for sub in ("kafka", *(f"kafka-{node}" for node in (NATIONAL, *CITIES)),
                         "mirrormaker", "ferretdb", "logs", "prometheus", "tokens.json",
-                        "secret.json", "topology"):
+                        "secret.json", "topology", "security"):
                 path = self.state.root / sub
                 if path.is_dir():
                     shutil.rmtree(path)
@@ -664,7 +717,7 @@ class Federation:
         from deploy.local import postgres
 
         checks = {**{self.broker_name(node): (self.bootstrap(node),
-                                              lambda n=node: kafka_health(self.bootstrap(n)))
+                                              lambda n=node: kafka_health(self.kafka_admin(n)))
                      for node in self.brokers()},
                   "postgres": (f"127.0.0.1:{self.postgres_port}",
                                lambda: postgres.health(self.postgres_port)),

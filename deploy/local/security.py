@@ -264,11 +264,13 @@ def city_local_acls(city: str) -> list[Acl]:
         # (shared.kafka_admin.ensure_node_topics); creating or altering them is the operator's.
         *(a for p in (enrollment, sessions)
           for a in _topic(p, own, "DESCRIBE", "DESCRIBE_CONFIGS", pattern="PREFIXED")),
-        *_topic(enrollment, topic(city, "enrollment"), "WRITE"),
+        # READ of its own stream too: after a crash the outbox relay reads the stream's tail
+        # so that an event already published is not published again (shared.outbox)
+        *_topic(enrollment, topic(city, "enrollment"), "WRITE", "READ"),
         *_topic(enrollment, topic(city, "sessions"), "READ"),  # the catalogue
         *_topic(enrollment, dead, "WRITE"),
         *_group(enrollment, f"bangkom.{city}.enrollment."),
-        *_topic(sessions, topic(city, "sessions"), "WRITE"),
+        *_topic(sessions, topic(city, "sessions"), "WRITE", "READ"),
         *_topic(sessions, topic(city, "enrollment"), "READ"),  # the rosters
         *_topic(sessions, topic(city, "insights"), "READ"),
         *_topic(sessions, dead, "WRITE"),
