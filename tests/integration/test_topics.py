@@ -31,8 +31,12 @@ async def test_every_federation_topic_keeps_what_it_should(infra):
     configs, replicas = await _read(infra.kafka_bootstrap, names)
     settings = Settings()
     for name in names:
-        retention = str(DEADLETTER_RETENTION_MS) if name.endswith(".deadletter") else "-1"
-        assert configs[name]["retention.ms"] == retention, name
+        if name.endswith(".heartbeat"):  # each service's newest beat, kept by compaction
+            assert configs[name]["cleanup.policy"] == "compact", name
+        else:
+            retention = str(DEADLETTER_RETENTION_MS) if name.endswith(".deadletter") else "-1"
+            assert configs[name]["cleanup.policy"] == "delete", name
+            assert configs[name]["retention.ms"] == retention, name
         assert configs[name]["retention.bytes"] == "-1", name
         assert configs[name]["min.insync.replicas"] == str(settings.kafka_min_insync_replicas), name
         assert replicas[name] == {settings.kafka_replication_factor}, name
