@@ -142,7 +142,9 @@ async def _freshness(federation, samples: int) -> dict:
             "Authorization": f"Bearer {tokens[CITY]['operator']}"}) as city, \
             httpx.AsyncClient(base_url=national, timeout=30, headers={
                 "Authorization": f"Bearer {tokens[CITY]['viewer']}"}) as nation:
-        for n in range(samples):
+        # Registration 0 warms up and is not counted: it waits behind the demo year, which the
+        # links and the nation may still be catching up with (measured: over 120 s).
+        for n in range(samples + 1):
             # born 1959: no demo person (born from 1967) and no test person (196x) has the NIP
             nip = f"19590101198503{1 + n % 2}{1 + n // 2:03d}"
             began = time.monotonic()
@@ -156,9 +158,12 @@ async def _freshness(federation, samples: int) -> dict:
                 listed = await nation.get(f"/cities/{CITY}/below-target", params={"year": year})
                 if listed.status_code == 200 and wanted in listed.json()["person_ids"]:
                     break
-                if time.monotonic() - began > 120:
-                    raise RuntimeError(f"registration {n} did not reach the nation in 120 s")
+                limit = 900 if n == 0 else 120
+                if time.monotonic() - began > limit:
+                    raise RuntimeError(f"registration {n} did not reach the nation in {limit} s")
                 await asyncio.sleep(0.01)
+            if n == 0:
+                continue
             through.append(time.monotonic() - began)
             if n % max(1, samples // 50) == 0:  # round trips spread over the same minutes
                 for name, bootstrap in brokers.items():

@@ -26,10 +26,7 @@ import asyncio
 import datetime as dt
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -43,10 +40,9 @@ from services.evaluation import queries as q
 from services.evaluation.figures import Figures
 from shared.events import decode
 from shared.topics import CITIES, CITY_STREAMS, topic
+from federation_helpers import environment, run_bangkom
 
-ROOT = Path(__file__).resolve().parents[2]
 OFFSET = 1000  # below the ephemeral range: no free_port() of another test can take one
-BANGKOM = str(Path(sys.executable).parent / "bangkom")
 HEAL_SECONDS = 60
 KILLS_OF_THE_LINK = 5
 # Heartbeats every 3 s, a city behind after 30 s of silence: the defaults (15 s, 120 s) scaled
@@ -61,9 +57,6 @@ KILLED = ["kafka-national", "kafka-salatiga", "mirrormaker", "postgres", "ferret
           "salatiga-sessions", "national-evaluation"]
 
 
-def _bangkom(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([BANGKOM, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +71,11 @@ def federation(tmp_path_factory):
             patch.setenv(name, value)
         env = {**os.environ, "BANGKOM_RUN_DIR": str(root), "BANGKOM_PORT_OFFSET": str(OFFSET)}
         try:
-            done = _bangkom(env, "up", "--no-demo", timeout=600)  # the cities load it, cut off
+            done = run_bangkom(env, "up", "--no-demo", timeout=600)  # the cities load it, cut off
             assert done.returncode == 0, done.stderr[-4000:]
             yield fed, env
         finally:
-            _bangkom(env, "down", timeout=300)
+            run_bangkom(env, "down", timeout=300)
 
 
 def _unhealthy(fed: Federation) -> dict[str, str]:
@@ -136,9 +129,6 @@ async def _figures_match(fed: Federation, topic_records, timeout: float = 90,
     raise AssertionError(f"national figures differ from the recomputation: {differ}")
 
 
-def _environment(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes()
-    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
 
 
 def test_every_node_has_its_own_broker_and_the_links_run(federation):
@@ -147,7 +137,7 @@ def test_every_node_has_its_own_broker_and_the_links_run(federation):
     components = fed.state.components()
     bootstraps = {}
     for spec in fed.services:
-        given = _environment(components[spec.name]["pid"])["BANGKOM_KAFKA_BOOTSTRAP"]
+        given = environment(components[spec.name]["pid"])["BANGKOM_KAFKA_BOOTSTRAP"]
         assert given == fed.bootstrap(spec.node), spec.name
         bootstraps[spec.node] = given
         assert port_holders(int(given.rsplit(":", 1)[1])) == [
@@ -199,7 +189,7 @@ async def _cut_off(fed, env, topic_records, *, stop: str, cities: list[str], loa
             await meanwhile()
         await asyncio.sleep(max(0.0, CUT_OFF_SECONDS - (time.monotonic() - began)))
     finally:  # brought back even when a check failed, so the module's later tests find it up
-        done = await asyncio.to_thread(_bangkom, env, "up", "--no-demo", timeout=300)
+        done = await asyncio.to_thread(run_bangkom, env, "up", "--no-demo", timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     await _figures_match(fed, topic_records, timeout=180, loaded=loaded)
 
@@ -275,7 +265,7 @@ async def test_a_city_whose_broker_is_down_is_shown_behind_and_the_nation_serves
         assert reporting["palu"]["last_event_time"] is not None
         assert [c for c, row in reporting.items() if row["behind"]] == ["palu"]
     finally:
-        done = await asyncio.to_thread(_bangkom, env, "up", "--no-demo", timeout=300)
+        done = await asyncio.to_thread(run_bangkom, env, "up", "--no-demo", timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     deadline = time.monotonic() + 60
     while (await _served_cities(fed, "reporting"))["palu"]["behind"]:
@@ -320,7 +310,7 @@ async def test_the_link_killed_five_times_while_a_city_writes_loses_and_doubles_
                 await asyncio.sleep(1)
                 job = (await http.get(f"/staff/imports/{job['job_id']}")).json()
             assert job["created"] == 1500, job
-            done = await asyncio.to_thread(_bangkom, env, "up", "--no-demo", timeout=300)
+            done = await asyncio.to_thread(run_bangkom, env, "up", "--no-demo", timeout=300)
             assert done.returncode == 0, done.stderr[-4000:]
     assert mid_stream >= 1, "no kill landed while records were on their way over the link"
     await _figures_match(fed, topic_records, timeout=180)
@@ -346,7 +336,7 @@ async def test_every_component_killed_hard_is_brought_back_by_up(federation, top
             assert all(row["health"].startswith("down: mirrormaker") for row in links), links
 
         began = time.monotonic()
-        done = await asyncio.to_thread(_bangkom, env, "up", "--no-demo", timeout=HEAL_SECONDS + 60)
+        done = await asyncio.to_thread(run_bangkom, env, "up", "--no-demo", timeout=HEAL_SECONDS + 60)
         assert done.returncode == 0, f"{name}: {done.stderr[-4000:]}"
         while (unhealthy := await asyncio.to_thread(_unhealthy, fed)):
             assert time.monotonic() - began < HEAL_SECONDS, f"after killing {name}: {unhealthy}"
@@ -357,6 +347,6 @@ async def test_every_component_killed_hard_is_brought_back_by_up(federation, top
         await _figures_match(fed, topic_records)
     print(f"healthy again after SIGKILL, seconds: {timings}")
 
-    done = await asyncio.to_thread(_bangkom, env, "down")
+    done = await asyncio.to_thread(run_bangkom, env, "down")
     assert done.returncode == 0, done.stderr
     assert fed.state.own_processes() == []

@@ -9,10 +9,7 @@ consumers, heartbeats, insights) with only the rights deploy/local/security.py g
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,17 +19,13 @@ from deploy import demo
 from deploy.local.federation import Federation, RunState
 from deploy.local.infra import list_topics
 from deploy.local.process import port_holders, run_coroutine
+from federation_helpers import environment, run_bangkom
 
-ROOT = Path(__file__).resolve().parents[2]
 OFFSET = 3000  # apart from test_heal's (1000) and the benches' (2000)
-BANGKOM = str(Path(sys.executable).parent / "bangkom")
 CITY = "palu"
 pytestmark = pytest.mark.timeout(900)
 
 
-def _bangkom(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([BANGKOM, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +37,13 @@ def secured(tmp_path_factory):
     busy = [port for ports in fed.ports().values() for port in ports if port_holders(port)]
     assert not busy, f"ports of the test federation are taken: {busy}"
     try:
-        done = _bangkom(env, "up", "--single-broker", "--secure", "--no-demo")
+        done = run_bangkom(env, "up", "--single-broker", "--secure", "--no-demo", timeout=600)
         assert done.returncode == 0, done.stderr[-4000:]
         yield fed
     finally:
-        _bangkom(env, "down", timeout=300)
+        run_bangkom(env, "down", timeout=300)
 
 
-def _environment(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes()
-    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
 
 
 def test_each_service_has_its_own_principal_and_a_plaintext_client_is_refused(secured):
@@ -62,7 +52,7 @@ def test_each_service_has_its_own_principal_and_a_plaintext_client_is_refused(se
             if row["health"] != "up"} == {}
     components = fed.state.components()
     for spec in fed.services:
-        given = _environment(components[spec.name]["pid"])
+        given = environment(components[spec.name]["pid"])
         assert given["BANGKOM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", spec.name
         assert given["BANGKOM_KAFKA_SASL_USERNAME"] == f"{spec.node}-{spec.service}", spec.name
     with pytest.raises(Exception):  # noqa: B017 - any failure to talk: no TLS, no SASL
