@@ -60,8 +60,8 @@ def up(single_broker: bool = typer.Option(
         help="one Kafka for every node, no MirrorMaker (fast tests; not the federation)"),
        no_demo: bool = typer.Option(False, "--no-demo", help="load no demo data"),
        secure: bool = typer.Option(
-           False, "--secure", help="SASL_SSL/SCRAM and least-privilege ACLs on the broker, each "
-           "service with its own principal (with --single-broker for now)")) -> None:
+           False, "--secure", help="SASL_SSL/SCRAM and least-privilege ACLs on every broker, each "
+           "service and each city's link with its own principal")) -> None:
     """Start a Kafka broker per city and for the nation with MirrorMaker 2 linking them,
     FerretDB, and the nine services (four cities + the nation); load demo data. After a
     crash, run it again: it starts exactly what is down."""

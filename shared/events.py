@@ -253,6 +253,11 @@ class NodeHeartbeat(EventData):
     TYPE = "bangkom.node.heartbeat.v1"
     STREAM = "heartbeat"
     service: Literal["enrollment", "sessions"]
+    # Added within v1 (optional, absent from older beats): the end offset of each partition of
+    # the service's own stream on its broker when the beat left, so the nation can tell how many
+    # records wait on the link (bangkom_link_lag_records); empty when it could not be read.
+    log_end: dict[str, list[Annotated[int, Field(ge=0)]]] = Field(default_factory=dict,
+                                                                  max_length=8)
 
     def subject(self) -> str:
         return f"service/{self.service}"  # the compaction key: one newest beat per service

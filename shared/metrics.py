@@ -71,3 +71,8 @@ LINK_LAG = Gauge(
     "bangkom_link_lag_seconds", "Age of the newest heartbeat that came over a link",
     ["source", "target"],
 )
+# Records the source had written when it last beat, less those MirrorMaker records as copied.
+LINK_LAG_RECORDS = Gauge(
+    "bangkom_link_lag_records", "Records of a city's streams not yet copied over its link",
+    ["source", "target"],
+)

@@ -20,6 +20,8 @@ from deploy.local.federation import (
 from deploy.local.infra import FerretDB, KafkaServer, setup
 from deploy.local.process import free_port, run_coroutine
 from shared.kafka_admin import ensure_topics
+from shared.kafka_auth import client_kwargs
+from shared.settings import Settings
 from shared.topics import CITIES, NATIONAL
 
 # Services started by the current test module (see tests/integration/conftest.py): a national
@@ -28,10 +30,12 @@ from shared.topics import CITIES, NATIONAL
 STARTED_IN_MODULE: list[ServiceProcess] = []
 
 
-async def read_topic(bootstrap: str, topic: str) -> list:
-    """Every committed record on `topic` so far, read by a real consumer outside any group."""
+async def read_topic(kafka: Settings | str, topic: str) -> list:
+    """Every committed record on `topic` so far, read by a real consumer outside any group, on
+    a broker's bootstrap or with a principal's Settings (a secured broker)."""
+    where = client_kwargs(kafka) if isinstance(kafka, Settings) else {"bootstrap_servers": kafka}
     # read_committed: on a topic MirrorMaker writes in transactions, what the nation counts
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**where, enable_auto_commit=False,
                                 isolation_level="read_committed")
     await consumer.start()
     try:

@@ -40,7 +40,8 @@ from deploy.local.process import (
     ManagedProcess, StartupError, all_pids, command_line, end_processes, is_alive, members,
     port_holders, port_open, run_coroutine, stop_group, working_dir,
 )
-from deploy.local.security import (BrokerSecurity, apply_acls, city_local_acls, national_acls,
+from deploy.local.security import (BrokerSecurity, apply_acls, city_local_acls, link_acls,
+                                   link_principal, national_acls, national_alias,
                                    national_city_acls, service_principal)
 from shared.http import hash_token
 from shared.kafka_admin import ensure_topics
@@ -347,12 +348,9 @@ class Federation:
         if single_broker is None:
             single_broker = recorded == "single-broker"
         self.single_broker = single_broker
-        # Security (SASL_SSL/SCRAM, ACLs): for now with the single broker only (#27: the one
-        # MirrorMaker process would need one principal per city on the national side). Kept in
-        # the run state like the topology: its CA and credentials live in .run/security.
+        # Security (SASL_SSL/SCRAM, ACLs), kept in the run state like the topology: its CA and
+        # credentials live in .run/security.
         self.secure = self.security_dir.exists() if secure is None else secure
-        if self.secure and not self.single_broker:
-            raise StartupError("--secure runs with --single-broker for now (issue #27)")
         self._security: BrokerSecurity | None = None
         self.kafka_port = KAFKA_PORT + self.offset
         self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"  # the nation's
@@ -371,6 +369,8 @@ class Federation:
         """The CA, the broker certificate and every principal's password (made once)."""
         if self.secure and self._security is None:
             principals = [service_principal(s.node, s.service) for s in self.services]
+            if not self.single_broker:
+                principals += [link_principal(city) for city in CITIES]
             self._security = BrokerSecurity.prepare(self.security_dir, principals)
         return self._security
 
@@ -379,9 +379,18 @@ class Federation:
         security = self.security
         return security.operator(self.bootstrap(node)) if security else self.bootstrap(node)
 
-    def acls(self) -> list:
-        return [*(a for city in CITIES for a in (*city_local_acls(city), *national_city_acls(city))),
-                *national_acls()]
+    def acls(self, node: str) -> list:
+        """The rules of `node`'s broker (on the one shared broker: every node's)."""
+        if self.single_broker:
+            return [*(a for city in CITIES
+                      for a in (*city_local_acls(city), *national_city_acls(city))),
+                    *national_acls()]
+        if node == NATIONAL:
+            return [*(a for city in CITIES for a in (
+                        *national_city_acls(city),
+                        *link_acls(city, cluster="national", exactly_once=True))),
+                    *national_acls()]
+        return [*city_local_acls(node), *link_acls(node, cluster="city")]
 
     @property
     def topology(self) -> str:
@@ -518,14 +527,18 @@ class Federation:
                                                                     PARTITIONS), timeout=60)
         if self.security is not None:
             with self.console.status("Writing the ACLs"):
-                count = apply_acls(self.security.operator(self.kafka_bootstrap), kafka_libs(),
-                                   self.acls())
+                security = self.security
+                with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.brokers())) as pool:
+                    count = sum(pool.map(lambda n: apply_acls(
+                        security.operator(self.bootstrap(n)), kafka_libs(), self.acls(n)),
+                        self.brokers()))
             self.console.print(f"[green]✓[/] SASL_SSL/SCRAM-SHA-512 on, {count} ACLs "
                                f"(no access without one)")
         mirror = None
         if not self.single_broker and not self.state.alive("mirrormaker"):
             mirror = MirrorMaker(
-                LinkSpec({city: self.bootstrap(city) for city in CITIES}, self.kafka_bootstrap),
+                LinkSpec({city: self.bootstrap(city) for city in CITIES}, self.kafka_bootstrap,
+                         clients=self._link_clients()),
                 data_dir=root / "mirrormaker", log_dir=self.state.logs,
                 rest_port=self.mirror_port)
             self._spawn(mirror, "mirrormaker", f"127.0.0.1:{self.mirror_port}", started)
@@ -545,6 +558,14 @@ class Federation:
                            f"({len(waiting)} started now)")
         self._mirror = mirror  # `wait_links` waits for it: the demo data need no link
         self._start_prometheus(started)
+
+    def _link_clients(self) -> dict[str, Settings] | None:
+        """Each city's link, on both of its sides, as `<city>-link` (None when unsecured)."""
+        if self.security is None:
+            return None
+        return {alias: Settings(**self.security.settings(link_principal(city), self.bootstrap(node)))
+                for city in CITIES
+                for alias, node in ((city, city), (national_alias(city), NATIONAL))}
 
     def _service(self, spec: ServiceSpec) -> ServiceProcess:
         tokens = self.tokens()
@@ -682,16 +703,18 @@ class Federation:
         from deploy.local.links import BEHIND_SECONDS, link_lag
 
         running = self.state.alive("mirrormaker")
-        flows = [(city, NATIONAL, [topic(city, s) for s in CITY_STREAMS]) for city in CITIES]
-        flows += [(NATIONAL, city, [topic(city, "insights")]) for city in CITIES]
+        flows = [(city, NATIONAL, city, [topic(city, s) for s in CITY_STREAMS]) for city in CITIES]
+        flows += [(NATIONAL, city, national_alias(city), [topic(city, "insights")])
+                  for city in CITIES]
 
         def row(flow) -> dict[str, str]:
-            source, target, topics = flow
+            source, target, alias, topics = flow
             name = f"link {source}→{target}"
             address = " ".join(topics)
             try:
-                lag = run_coroutine(lambda: link_lag(self.bootstrap(source), self.bootstrap(target),
-                                                     source, topics), timeout=15)
+                lag = run_coroutine(lambda: link_lag(self.kafka_admin(source),
+                                                     self.kafka_admin(target), alias, topics),
+                                    timeout=15)
             except Exception as error:  # noqa: BLE001 - reported as the health
                 return {"name": name, "address": address, "pid": "",
                         "health": f"lag unknown ({type(error).__name__}: {error})"}

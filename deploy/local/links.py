@@ -1,21 +1,21 @@
 """How far behind each MirrorMaker 2 link is, in records and in seconds.
 
 MirrorMaker's source connector stores, per source partition, the offset of the last record it
-copied, in `mm2-offsets.<source>.internal` on the target cluster (Connect's offset storage, keyed
-`["MirrorSourceConnector", {"cluster", "topic", "partition"}]`, written in the same transaction as
-the copies toward the nation). A link's lag is the source's end (last stable offset) minus that
+copied, on the target cluster (shared.mirror_offsets). A link's lag is the source's end (last stable offset) minus that
 offset plus one; its age is how long ago the oldest record not yet copied was written.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-SOURCE_CONNECTOR = "MirrorSourceConnector"
+from shared.kafka_auth import client_kwargs
+from shared.mirror_offsets import copied as copied_record, offsets_topic
+from shared.settings import Settings
+
 BEHIND_SECONDS = 60.0  # a link whose oldest uncopied record is older than this is "behind"
 
 
@@ -41,11 +41,17 @@ async def _read_all(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> li
     return records
 
 
-async def copied_offsets(target: str, source_alias: str) -> dict[TopicPartition, int]:
+def _consumer(kafka: Settings | str) -> AIOKafkaConsumer:
+    """A group-less committed reader of a broker, as the operator when it is secured."""
+    where = client_kwargs(kafka) if isinstance(kafka, Settings) else {"bootstrap_servers": kafka}
+    return AIOKafkaConsumer(**where, isolation_level="read_committed", enable_auto_commit=False,
+                            request_timeout_ms=5000)
+
+
+async def copied_offsets(target: Settings | str, source_alias: str) -> dict[TopicPartition, int]:
     """The last source offset copied per source partition, as stored on the target."""
-    name = f"mm2-offsets.{source_alias}.internal"
-    consumer = AIOKafkaConsumer(bootstrap_servers=target, isolation_level="read_committed",
-                                enable_auto_commit=False, request_timeout_ms=5000)
+    name = offsets_topic(source_alias)
+    consumer = _consumer(target)
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(name) or set()
@@ -54,24 +60,23 @@ async def copied_offsets(target: str, source_alias: str) -> dict[TopicPartition,
             parts = consumer.partitions_for_topic(name) or set()
         offsets: dict[TopicPartition, int] = {}
         for record in await _read_all(consumer, [TopicPartition(name, p) for p in parts]):
-            connector, where = json.loads(record.key)
-            if connector != SOURCE_CONNECTOR or where.get("cluster") != source_alias:
+            if (found := copied_record(record.key, record.value, source_alias)) is None:
                 continue
-            tp = TopicPartition(where["topic"], where["partition"])
-            if record.value is None:
+            tp, offset = TopicPartition(*found[0]), found[1]
+            if offset is None:
                 offsets.pop(tp, None)
             else:
-                offsets[tp] = json.loads(record.value)["offset"]
+                offsets[tp] = offset
         return offsets
     finally:
         await consumer.stop()
 
 
-async def link_lag(source: str, target: str, source_alias: str, topics: list[str]) -> Lag:
+async def link_lag(source: Settings | str, target: Settings | str, source_alias: str,
+                   topics: list[str]) -> Lag:
     """The lag of the flow `source_alias` -> target for `topics`, summed over partitions."""
     copied = await copied_offsets(target, source_alias)
-    consumer = AIOKafkaConsumer(bootstrap_servers=source, isolation_level="read_committed",
-                                enable_auto_commit=False, request_timeout_ms=5000)
+    consumer = _consumer(source)
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()

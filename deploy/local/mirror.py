@@ -1,7 +1,10 @@
 """The links between the cities and the nation: Apache Kafka's MirrorMaker 2 in dedicated mode.
 
 One MirrorMaker process for any number of cities (one JVM is lighter than one per city on a
-small machine), configured by `link_properties`: each city's event topics
+small machine), configured by `link_properties`. The national cluster appears once per city,
+as `national-<city>`, so that each city's link speaks to the nation with that city's own
+credentials when the brokers are secured (`<city>-link`, deploy/local/security.py). Each
+city's event topics
 (`bangkom.<city>.enrollment`, `.sessions`) and its heartbeats flow to the national cluster, the
 city's insights
 (`bangkom.<city>.insights`) flow back. `IdentityReplicationPolicy` keeps topic names unchanged,
@@ -26,6 +29,9 @@ from pathlib import Path
 
 from deploy.local.infra import SetupError, kafka_libs, log4j2_yaml
 from deploy.local.process import ManagedProcess, free_port
+from deploy.local.security import national_alias
+from shared.kafka_auth import java_client_properties
+from shared.settings import Settings
 from shared.topics import NATIONAL, UPLINK_STREAMS, topic
 
 MIRROR_HEAP = "192m"  # the link test passed with it; resident memory not measured yet
@@ -48,25 +54,31 @@ def city_to_national_topics(city: str) -> str:
 
 @dataclass(frozen=True)
 class LinkSpec:
-    """The cities (name -> bootstrap) linked with one national cluster."""
+    """The cities (name -> bootstrap) linked with one national cluster; `clients`, when the
+    brokers are secured, how each cluster alias is reached (the link principal's Settings)."""
 
     cities: dict[str, str]
     national_bootstrap: str
     replication_factor: int = 1
+    clients: dict[str, Settings] | None = None
+
+    def aliases(self) -> list[str]:
+        return [a for city in self.cities for a in (city, national_alias(city))]
 
 
 def link_properties(spec: LinkSpec, *, rest_port: int) -> str:
     rf = spec.replication_factor
     lines = [
         "# Written by deploy/local/mirror.py: the links of the cities with the nation.",
-        f"clusters = {', '.join([*spec.cities, NATIONAL])}",
-        f"{NATIONAL}.bootstrap.servers = {spec.national_bootstrap}",
+        f"clusters = {', '.join(spec.aliases())}",
         "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy",
     ]
     for city, bootstrap in spec.cities.items():
-        up, down = f"{city}->{NATIONAL}", f"{NATIONAL}->{city}"
+        nation = national_alias(city)
+        up, down = f"{city}->{nation}", f"{nation}->{city}"
         lines += [
             f"{city}.bootstrap.servers = {bootstrap}",
+            f"{nation}.bootstrap.servers = {spec.national_bootstrap}",
             f"{up}.enabled = true",
             f"{up}.topics = {city_to_national_topics(city)}",
             f"{down}.enabled = true",
@@ -75,9 +87,14 @@ def link_properties(spec: LinkSpec, *, rest_port: int) -> str:
             # must then read committed data only, or MirrorMaker refuses exactly-once for it.
             f"{up}.exactly.once.support = requested",
             f"{up}.consumer.isolation.level = read_committed",
+            f"{nation}.exactly.once.source.support = enabled",
         ]
+    for alias, client in (spec.clients or {}).items():
+        lines += [f"{key} = {value}" for key, value in
+                  sorted(java_client_properties(client, prefix=f"{alias}.").items())
+                  if not key.endswith(".bootstrap.servers")]
     # Worker settings reach a flow's worker only with its target cluster's prefix.
-    for cluster in (*spec.cities, NATIONAL):
+    for cluster in spec.aliases():
         lines += [
             # How often the at-least-once flows (insights down) store how far they copied
             # (Connect's default is 60 s): what `bangkom status` reports as their lag, and what
@@ -92,7 +109,6 @@ def link_properties(spec: LinkSpec, *, rest_port: int) -> str:
     lines += [
         "dedicated.mode.enable.internal.rest = true",
         f"listeners = http://127.0.0.1:{rest_port}",
-        f"{NATIONAL}.exactly.once.source.support = enabled",
         # Only the data flows: no consumer-group failover here, so no checkpoints or heartbeats.
         # ("requested", not "required": the heartbeat and checkpoint connectors of the same flow
         # cannot declare exactly-once support; the source connector does, given read_committed.)
@@ -165,6 +181,9 @@ class MirrorMaker(ManagedProcess):
         self.server_log.parent.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "log4j2.yaml").write_text(
             log4j2_yaml(self.server_log, MIRROR_QUIET, writer="deploy/local/mirror.py"))
+        # 0600: with secured brokers it holds the links' passwords
+        self.properties.touch(mode=0o600)
+        self.properties.chmod(0o600)
         self.properties.write_text(link_properties(self.spec, rest_port=self.rest_port))
         # The log is appended to across restarts: the probe reads only this start's part.
         self._log_start = self.server_log.stat().st_size if self.server_log.exists() else 0

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from shared.kafka_auth import java_client_properties, render_properties
 from shared.settings import Settings
+from shared.mirror_offsets import offsets_topic
 from shared.topics import (HEARTBEAT, NATIONAL, NATIONAL_GROUP, UPLINK_STREAMS,
                            deadletter_topic, topic)
 
@@ -47,6 +48,12 @@ def service_principal(node: str, service: str) -> str:
 
 def link_principal(city: str) -> str:
     return f"{city}-link"
+
+
+def national_alias(city: str) -> str:
+    """The national cluster as `city`'s link names it in MirrorMaker (deploy/local/mirror.py):
+    one alias per city, so each link reaches the nation with its own credentials."""
+    return f"{NATIONAL}-{city}"
 
 
 # -- certificates --------------------------------------------------------------------------------
@@ -293,6 +300,8 @@ def national_city_acls(city: str) -> list[Acl]:
         *_topic(link, insights, "READ"),
         *(a for name in events for a in _topic(evaluation, name, "READ", "DESCRIBE")),
         *_topic(evaluation, insights, "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"),
+        # what the link has copied, for the records-waiting gauge (services.evaluation.heard)
+        *_topic(evaluation, offsets_topic(city), "READ", "DESCRIBE"),
     ]
 
 
@@ -305,8 +314,8 @@ def national_acls() -> list[Acl]:
 
 
 def link_acls(city: str, *, cluster: str, exactly_once: bool = False) -> list[Acl]:
-    """What `<city>-link` (MirrorMaker 2, dedicated mode, aliases `<city>` and `national`, the
-    identity replication policy) needs on one side of the link, `cluster` = "city" or "national",
+    """What `<city>-link` (MirrorMaker 2, dedicated mode, aliases `<city>` and `national-<city>`,
+    the identity replication policy) needs on one side of the link, `cluster` = "city" or "national",
     beyond the data topics of `national_city_acls` (national side) and the reads/writes below
     (city side).
 
@@ -317,9 +326,12 @@ def link_acls(city: str, *, cluster: str, exactly_once: bool = False) -> list[Ac
     else); run it with `sync.topic.acls.enabled=false` and `sync.topic.configs.enabled=false`,
     since creating or altering the data topics stays with the operator."""
     link = link_principal(city)
-    here, there = (city, NATIONAL) if cluster == "city" else (NATIONAL, city)
+    there = national_alias(city) if cluster == "city" else city  # the other side's alias
     internal = [f"mm2-offsets.{there}.internal", f"mm2-status.{there}.internal",
                 f"mm2-configs.{there}.internal", f"{there}.checkpoints.internal", "heartbeats",
+                # the remote heartbeats topic each source connector makes even with heartbeats
+                # off (refused, it warned every refresh)
+                f"{there}.heartbeats",
                 f"mm2-offset-syncs.{there}.internal"]  # the other flow's, here as its source
     acls = [*(a for name in internal for a in _topic(
                 link, name, "CREATE", "READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS")),
@@ -331,8 +343,11 @@ def link_acls(city: str, *, cluster: str, exactly_once: bool = False) -> list[Ac
                  *_topic(link, topic(city, "insights"), "WRITE")]
     else:
         acls += _topic(link, f"bangkom.{city}.", "DESCRIBE_CONFIGS", pattern="PREFIXED")
-    if exactly_once:  # KIP-618: the worker's transactional ids start with its group id
+    if exactly_once:  # KIP-618: the tasks' transactional ids start with the worker's group id,
+        # and the leader writes the config topic as `connect-cluster-<group id>`
         acls += [Acl(link, "TRANSACTIONAL_ID", f"{there}-mm2", op, "PREFIXED")
+                 for op in ("WRITE", "DESCRIBE")]
+        acls += [Acl(link, "TRANSACTIONAL_ID", f"connect-cluster-{there}-mm2", op)
                  for op in ("WRITE", "DESCRIBE")]
         acls.append(Acl(link, "CLUSTER", "kafka-cluster", "IDEMPOTENT_WRITE"))
     return acls

@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import re
 import signal
 import time
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 
 from deploy import demo
@@ -39,7 +41,9 @@ from deploy.local.process import is_alive, port_holders
 from services.evaluation import queries as q
 from services.evaluation.figures import Figures
 from shared.events import decode
-from shared.topics import CITIES, CITY_STREAMS, topic
+from shared.kafka_auth import client_kwargs
+from shared.settings import Settings
+from shared.topics import CITIES, CITY_STREAMS, NATIONAL, topic
 from federation_helpers import environment, run_bangkom
 
 OFFSET = 1000  # below the ephemeral range: no free_port() of another test can take one
@@ -96,7 +100,7 @@ async def _recomputed(fed: Federation, topic_records) -> dict:
     scratch = Figures()
     for city in CITIES:
         for stream in CITY_STREAMS:
-            for record in await topic_records(fed.bootstrap(city), topic(city, stream)):
+            for record in await topic_records(fed.kafka_admin(city), topic(city, stream)):
                 scratch.apply(*decode(record.value))
     return q.national(scratch)["cities"]
 
@@ -157,7 +161,11 @@ def _training_year(fed: Federation, cities: list[str]) -> dict:
     return summary
 
 
-async def _count(topic_records, bootstrap: str, name: str) -> int:
+def _client(kafka: Settings | str) -> dict:
+    return client_kwargs(kafka) if isinstance(kafka, Settings) else {"bootstrap_servers": kafka}
+
+
+async def _count(topic_records, bootstrap: Settings | str, name: str) -> int:
     return len(await topic_records(bootstrap, name))
 
 
@@ -211,21 +219,21 @@ async def test_insights_made_while_mirrormaker_is_stopped_reach_the_city_afterwa
     async def meanwhile() -> None:
         # Counted once MirrorMaker is gone: until then it may still be copying insights the
         # first cut-off's nation made.
-        before = await _count(topic_records, fed.bootstrap("palu"), insights)
+        before = await _count(topic_records, fed.kafka_admin("palu"), insights)
         # A restarted nation says every city's findings again: these wait at the nation.
-        national = await _count(topic_records, fed.kafka_bootstrap, insights)
+        national = await _count(topic_records, fed.kafka_admin(NATIONAL), insights)
         await asyncio.to_thread(fed.restart_service, "national-evaluation")
         deadline = time.monotonic() + 90
-        while (made := await _count(topic_records, fed.kafka_bootstrap, insights)) <= national:
+        while (made := await _count(topic_records, fed.kafka_admin(NATIONAL), insights)) <= national:
             assert time.monotonic() < deadline, "the nation made no insight while cut off"
             await asyncio.sleep(1)
-        assert await _count(topic_records, fed.bootstrap("palu"), insights) == before
+        assert await _count(topic_records, fed.kafka_admin("palu"), insights) == before
         meanwhile.made = made
 
     await _cut_off(fed, env, topic_records, stop="mirrormaker",
                    cities=["salatiga", "sawahlunto"], loaded=CITIES, meanwhile=meanwhile)
     deadline = time.monotonic() + 90
-    while await _count(topic_records, fed.bootstrap("palu"), insights) < meanwhile.made:
+    while await _count(topic_records, fed.kafka_admin("palu"), insights) < meanwhile.made:
         assert time.monotonic() < deadline, "the insights made while cut off did not arrive"
         await asyncio.sleep(1)
 
@@ -236,7 +244,7 @@ async def test_the_cities_training_year_reaches_the_nation_and_insights_come_bac
     await _figures_match(fed, topic_records)
     for city in CITIES:  # published at the nation, mirrored down to the city's own broker
         deadline = time.monotonic() + 90
-        while not (insights := await topic_records(fed.bootstrap(city), topic(city, "insights"))):
+        while not (insights := await topic_records(fed.kafka_admin(city), topic(city, "insights"))):
             assert time.monotonic() < deadline, f"no insight reached {city}"
             await asyncio.sleep(2)
         assert all(decode(record.value)[0].type.startswith("bangkom.insight") for record in insights)
@@ -300,7 +308,7 @@ async def test_the_link_killed_five_times_while_a_city_writes_loses_and_doubles_
                 "/staff/import", content=_staff_csv(batch, 1500),
                 headers={"Content-Type": "text/csv"}))
             await asyncio.sleep(2)  # the import's events are on their way up
-            lag = await link_lag(fed.bootstrap(city), fed.kafka_bootstrap, city, flows)
+            lag = await link_lag(fed.kafka_admin(city), fed.kafka_admin(NATIONAL), city, flows)
             mid_stream += lag.records > 0
             entry = fed.state.components()["mirrormaker"]
             os.kill(entry["pid"], signal.SIGKILL)  # no flush, an open transaction left behind
@@ -314,6 +322,44 @@ async def test_the_link_killed_five_times_while_a_city_writes_loses_and_doubles_
             assert done.returncode == 0, done.stderr[-4000:]
     assert mid_stream >= 1, "no kill landed while records were on their way over the link"
     await _figures_match(fed, topic_records, timeout=180)
+    await _records_gauge_says_nothing_waits(fed, topic_records, city)
+
+
+async def _records_gauge_says_nothing_waits(fed: Federation, topic_records, city: str) -> None:
+    """Once the link has caught up, the city's beats (copied over it) say where its streams
+    end on its own broker, and the nation's bangkom_link_lag_records, those ends less what
+    MirrorMaker recorded as copied, is 0 for every city, as `status` measures it."""
+    national = next(s.url for s in fed.services if s.service == "evaluation")
+    ends: dict[str, list[int]] = {}
+    consumer = AIOKafkaConsumer(**_client(fed.kafka_admin(city)))
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # no subscription: no topic known yet
+        for name in (topic(city, s) for s in CITY_STREAMS):
+            tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name))]
+            found = await consumer.end_offsets(tps)
+            ends[name] = [found[tp] for tp in tps]
+    finally:
+        await consumer.stop()
+    deadline, said, gauges = time.monotonic() + 60, {}, {}
+    while time.monotonic() < deadline:
+        beats = await topic_records(fed.kafka_admin(NATIONAL), topic(city, "heartbeat"))
+        said = {}
+        for record in beats:  # in order: the newest beat per service last
+            said.update(decode(record.value)[1].log_end)
+        async with httpx.AsyncClient(base_url=national, timeout=10) as http:
+            text = (await http.get("/metrics")).text
+        gauges = {c: re.search(rf'^bangkom_link_lag_records{{source="{c}",target="national"}} '
+                               rf'(\S+)$', text, re.M) for c in CITIES}
+        gauges = {c: float(m.group(1)) if m else None for c, m in gauges.items()}
+        if said == ends and gauges == dict.fromkeys(CITIES, 0.0):
+            break
+        await asyncio.sleep(1)
+    assert said == ends, "the newest beats do not say where the city's streams end"
+    assert gauges == dict.fromkeys(CITIES, 0.0), gauges
+    lag = await link_lag(fed.kafka_admin(city), fed.kafka_admin(NATIONAL), city,
+                         [topic(city, s) for s in CITY_STREAMS])
+    assert lag.records == 0, lag
 
 
 async def test_every_component_killed_hard_is_brought_back_by_up(federation, topic_records):

@@ -1,6 +1,7 @@
 """Which cities the nation hears from (services.evaluation.heard), and what the API says."""
 
 import datetime as dt
+import json
 import time
 from types import SimpleNamespace
 
@@ -44,6 +45,30 @@ def test_the_link_lag_is_the_age_of_the_newest_beat_when_scraped():
     lag = REGISTRY.get_sample_value("bangkom_link_lag_seconds",
                                     {"source": "sawahlunto", "target": "national"})
     assert 42 <= lag < 50
+
+
+async def test_the_records_waiting_on_a_link_are_the_beats_ends_less_what_mirrormaker_copied():
+    heard, producer = Heard(behind_seconds=120), Producer()
+    name = topic("pematangsiantar", "enrollment")
+    heard.beat("pematangsiantar", 1000.0, {name: [10, 5, 0],
+                                           topic("palu", "enrollment"): [99]})  # not its own
+    heard.beat("pematangsiantar", 900.0, {name: [1, 1, 1]})  # older, copied late: ignored
+
+    def offsets(partition: int, value: bytes | None, connector="MirrorSourceConnector"):
+        key = json.dumps([connector, {"cluster": "pematangsiantar", "topic": name,
+                                      "partition": partition}]).encode()
+        return SimpleNamespace(topic="mm2-offsets.pematangsiantar.internal", partition=0,
+                               offset=0, key=key, value=value)
+
+    await _take(offsets(0, b'{"offset": 7}'), heard, producer, SETTINGS)  # copied 0..7 of 10
+    await _take(offsets(1, b'{"offset": 4}'), heard, producer, SETTINGS)  # all 5
+    await _take(offsets(1, b'{"offset": 9}', connector="MirrorCheckpointConnector"), heard,
+                producer, SETTINGS)  # another connector's record says nothing of the copies
+    labels = {"source": "pematangsiantar", "target": "national"}
+    assert REGISTRY.get_sample_value("bangkom_link_lag_records", labels) == 2
+    await _take(offsets(1, None), heard, producer, SETTINGS)  # tombstone: partition 1 uncopied
+    assert heard.waiting("pematangsiantar") == 2 + 5
+    assert producer.sent == [], "MirrorMaker's records are read, never dead-lettered"
 
 
 def test_a_city_is_behind_when_nothing_came_for_behind_seconds_and_an_old_beat_changes_nothing():
