@@ -30,6 +30,7 @@ from pathlib import Path
 import typer
 
 from deploy.local.paths import REPO_ROOT
+from shared.topics import NATIONAL
 
 RESULTS = REPO_ROOT / "bench-results"
 TARGETS = {"up_s": 120.0, "memory_gib": 6.0, "freshness_p99_over_round_trip": 20.0}
@@ -137,7 +138,8 @@ async def _freshness(federation, samples: int) -> dict:
     year = dt.datetime.now(dt.UTC).year
     through: list[float] = []
     trips: dict[str, list[float]] = {"city": [], "national": []}
-    brokers = {"city": federation.bootstrap(CITY), "national": federation.kafka_bootstrap}
+    # as the operator on secured brokers: the bench's own topic is nobody else's
+    brokers = {"city": federation.kafka_admin(CITY), "national": federation.kafka_admin(NATIONAL)}
     async with httpx.AsyncClient(base_url=enrollment, timeout=30, headers={
             "Authorization": f"Bearer {tokens[CITY]['operator']}"}) as city, \
             httpx.AsyncClient(base_url=national, timeout=30, headers={
@@ -175,16 +177,19 @@ async def _freshness(federation, samples: int) -> dict:
             "p99_over_round_trip": round(link["p99"] / bare_p99, 1)}
 
 
-async def _round_trips(bootstrap: str, count: int) -> list[float]:
+async def _round_trips(kafka, count: int) -> list[float]:
     """Produce one record and consume it back, `count` times: acks=all, as the services do."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     from shared.kafka_admin import ensure_topics
+    from shared.kafka_auth import client_kwargs
+    from shared.settings import Settings
 
     name = "bangkom-bench.roundtrip"
-    await ensure_topics(bootstrap, [name], partitions=1)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await ensure_topics(kafka, [name], partitions=1)
+    where = client_kwargs(kafka) if isinstance(kafka, Settings) else {"bootstrap_servers": kafka}
+    producer = AIOKafkaProducer(**where, acks="all", enable_idempotence=True)
+    consumer = AIOKafkaConsumer(**where, enable_auto_commit=False)
     await producer.start()
     await consumer.start()
     try:

@@ -59,9 +59,10 @@ def up(single_broker: bool = typer.Option(
         False, "--single-broker",
         help="one Kafka for every node, no MirrorMaker (fast tests; not the federation)"),
        no_demo: bool = typer.Option(False, "--no-demo", help="load no demo data"),
-       secure: bool = typer.Option(
-           False, "--secure", help="SASL_SSL/SCRAM and least-privilege ACLs on every broker, each "
-           "service and each city's link with its own principal")) -> None:
+       plaintext: bool = typer.Option(
+           False, "--plaintext", help="brokers with no authentication and no ACLs (by default "
+           "SASL_SSL/SCRAM and least-privilege ACLs, each service and link its own principal)")
+       ) -> None:
     """Start a Kafka broker per city and for the nation with MirrorMaker 2 linking them,
     FerretDB, and the nine services (four cities + the nation); load demo data. After a
     crash, run it again: it starts exactly what is down."""
@@ -72,7 +73,7 @@ def up(single_broker: bool = typer.Option(
     setup()
     try:
         federation = Federation(console=err, single_broker=True if single_broker else None,
-                                secure=True if secure else None)
+                                secure=False if plaintext else None)
     except StartupError as error:
         raise _fail(str(error)) from None
     try:

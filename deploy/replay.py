@@ -34,6 +34,14 @@ def replay(
     from shared.topics import NATIONAL
 
     settings = Settings(node=NATIONAL, service="evaluation")
+    if not any(k.startswith("BANGKOM_KAFKA_") for k in os.environ):
+        # nothing configured: the local federation's nation, as the evaluation (its brokers
+        # are secured by default, and the evaluation's principal may read every city's events)
+        from deploy.local.federation import Federation
+
+        local = Federation(console=Console(stderr=True))
+        if local.secure:
+            settings = local.tool_settings(NATIONAL, "evaluation")
     err = Console(stderr=True)
     # The client's connection errors would reach Python's last-resort stderr handler; the
     # refusal below says the same in one line.

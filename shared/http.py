@@ -29,6 +29,7 @@ from shared import asyncapi, metrics, openapi_errors
 from shared.api_docs import add_api_docs
 from shared.errors import DomainError
 from shared.json_guard import BodyRefused, JsonBodyGuard
+from shared.kafka_auth import REFUSALS
 from shared.mongo import UNAVAILABLE
 from shared.settings import Settings
 
@@ -54,17 +55,20 @@ def create_api(
     app.add_middleware(JsonBodyGuard, refuse=_refused)  # inside the metrics: refusals count
     _install_metrics(app, settings, service)
 
-    @app.get("/health", tags=["operations"], summary="Liveness and database reachability")
+    @app.get("/health", tags=["operations"],
+             summary="Liveness, database reachability, and whether Kafka refuses this service")
     async def get_health() -> JSONResponse:
-        ok = True
+        database = True
         if health is not None:
             try:
                 await health(app)
             except Exception:
-                ok = False
-        body = {"status": "ok" if ok else "degraded", "node": settings.node, "service": service,
-                "database": "up" if ok else "down"}
-        return JSONResponse(body, status_code=200 if ok else 503)
+                database = False
+        refused = REFUSALS.current()  # within the last minute (shared.kafka_auth)
+        body = {"status": "ok" if database and not refused else "degraded", "node": settings.node,
+                "service": service, "database": "up" if database else "down",
+                "kafka": f"refused: {refused}" if refused else "ok"}
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     @app.get("/asyncapi.json", tags=["operations"],
              summary="AsyncAPI 3 document of every event (generated from shared/events.py)")

@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker, KafkaMessage, Topic
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
@@ -70,7 +70,10 @@ def subscribe_events(
     pattern: str | None = None,
 ) -> None:
     subscriber = broker.subscriber(
-        *topics,
+        # The topics are made by ensure_node_topics, with their partitions and configs; left
+        # to declare them, FastStream would make a missing one with a single partition, and on
+        # a secured broker log one refusal per subscriber at every start.
+        *(Topic(name, declare=False) for name in topics),
         pattern=pattern,
         group_id=group,
         ack_policy=AckPolicy.ACK,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+import time
 from typing import Any
 
 from aiokafka.helpers import create_ssl_context
@@ -101,3 +102,26 @@ def _escape(value: str) -> str:
 def principal(settings: Settings) -> str:
     """Who this node is on Kafka, for log lines ("User:salatiga-enrollment")."""
     return f"User:{settings.kafka_sasl_username}" if settings.kafka_sasl_username else "ANONYMOUS"
+
+
+class Refusals:
+    """The newest time Kafka refused this process (authentication or authorization) and what
+    it said, for /health: a refusal does not heal by retrying (a password or an ACL must
+    change), so the service says it is failing, and why, while refusals keep coming."""
+
+    WINDOW_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self.last: tuple[float, str] | None = None
+
+    def note(self, what: str, now: float | None = None) -> None:
+        self.last = (time.monotonic() if now is None else now, what)
+
+    def current(self, now: float | None = None) -> str | None:
+        now = time.monotonic() if now is None else now
+        if self.last is not None and now - self.last[0] <= self.WINDOW_SECONDS:
+            return self.last[1]
+        return None
+
+
+REFUSALS = Refusals()  # one per process: its Kafka clients share the principal

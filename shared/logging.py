@@ -18,7 +18,7 @@ import sys
 from typing import Any, TextIO
 
 from shared import outage
-from shared.kafka_auth import principal as kafka_principal
+from shared.kafka_auth import REFUSALS, principal as kafka_principal
 from shared.settings import Settings
 
 CONTEXT_FIELDS = (
@@ -85,6 +85,7 @@ class _NamePrincipal(logging.Filter):
         if (record.levelno >= logging.WARNING and record.name.startswith("aiokafka")
                 and any(word in str(record.msg).lower() for word in ("authoriz", "authenticat"))):
             record.msg = f"{record.msg} (Kafka principal {self.who})"
+            REFUSALS.note(record.getMessage())  # /health says so (shared.http)
         return True
 
 
@@ -99,8 +100,9 @@ def configure(settings: Settings, service: str, *, stream: TextIO | None = None)
     handler.addFilter(_DropProbes())
     outage.SUMMARY_SECONDS = settings.outage_summary_seconds
     # client libraries log every failed reconnect; ours count them in shared.outage instead
-    handler.addFilter(outage.RepeatFilter(_REPEATING))
+    # before the repeat filter: every refusal keeps /health's reason current
     handler.addFilter(_NamePrincipal(kafka_principal(settings)))
+    handler.addFilter(outage.RepeatFilter(_REPEATING))
     handler._bangkom = True  # type: ignore[attr-defined]  # marks the one to replace
 
     root = logging.getLogger()

@@ -17,6 +17,7 @@ second federation beside the first (the healing tests do).
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import importlib.util
 import json
 import os
@@ -231,7 +232,16 @@ def http_health(url: str, path: str = "/health") -> str | None:
         response = httpx.get(f"{url}{path}", timeout=2.0)
     except httpx.HTTPError as error:
         return f"GET {path} failed: {error!r}"
-    return None if response.status_code == 200 else f"GET {path} answered {response.status_code}"
+    if response.status_code == 200:
+        return None
+    try:  # a service's own words: its database down, or Kafka refusing its principal
+        said = response.json()
+        reasons = [f"{k} {said[k]}" for k in ("database", "kafka")
+                   if said.get(k) not in (None, "up", "ok")]
+    except (ValueError, AttributeError):
+        reasons = []
+    return f"GET {path} answered {response.status_code}" + (
+        f": {'; '.join(reasons)}" if reasons else "")
 
 
 def kafka_health(kafka: Settings | str) -> str | None:
@@ -348,9 +358,13 @@ class Federation:
         if single_broker is None:
             single_broker = recorded == "single-broker"
         self.single_broker = single_broker
-        # Security (SASL_SSL/SCRAM, ACLs), kept in the run state like the topology: its CA and
-        # credentials live in .run/security.
-        self.secure = self.security_dir.exists() if secure is None else secure
+        # Security (SASL_SSL/SCRAM, least-privilege ACLs) is the default, kept in the run state
+        # like the topology: its CA and credentials live in .run/security. A run directory whose
+        # brokers were made plaintext (before it was the default) stays so until `down --wipe`:
+        # those brokers have no SCRAM users.
+        if secure is None:
+            secure = self.security_dir.exists() or not self.formatted()
+        self.secure = secure
         self._security: BrokerSecurity | None = None
         self.kafka_port = KAFKA_PORT + self.offset
         self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"  # the nation's
@@ -373,6 +387,14 @@ class Federation:
                 principals += [link_principal(city) for city in CITIES]
             self._security = BrokerSecurity.prepare(self.security_dir, principals)
         return self._security
+
+    def formatted(self) -> bool:
+        """Whether this run directory's brokers exist already (made by an earlier `up`)."""
+        return any((self.state.root / self._broker_dir(n) / "data" / "meta.properties").exists()
+                   for n in self.brokers())
+
+    def _broker_dir(self, node: str) -> str:
+        return "kafka" if self.single_broker else self.broker_name(node)
 
     def kafka_admin(self, node: str) -> Settings | str:
         """How this tool reaches a node's broker: as the operator when it is secured."""
@@ -439,14 +461,16 @@ class Federation:
                 self.state.processes(name) for name in self.state.components()):
             raise StartupError(f"the federation runs {recorded}; `bangkom down` first to run "
                                f"it {self.topology}")
-        formatted = any((self.state.root / self.broker_name(n) / "data" / "meta.properties").exists()
-                        if not self.single_broker else
-                        (self.state.root / "kafka" / "data" / "meta.properties").exists()
-                        for n in self.brokers())
-        if self.secure and formatted and not self.security_dir.exists():
+        if self.secure and self.formatted() and not self.security_dir.exists():
             # its brokers were formatted without the SCRAM users: they would refuse everyone
-            raise StartupError("this run directory's brokers were made without --secure; "
-                               "`bangkom down --wipe` first")
+            raise StartupError("this run directory's brokers were made PLAINTEXT; "
+                               "`bangkom down --wipe` first to secure them")
+        if not self.secure and self.security_dir.exists():
+            raise StartupError("this run directory's brokers are secured; "
+                               "`bangkom down --wipe` first to run them PLAINTEXT")
+        if not self.secure:
+            self.console.print("[yellow]note:[/] the brokers listen PLAINTEXT, with no "
+                               "authentication and no ACLs (not for a real network)")
         self.clear_leftovers()
         self.state.set_topology(self.topology)
         started: list[str] = []
@@ -501,7 +525,7 @@ class Federation:
             port = self.broker_port(node)
             broker = KafkaServer(
                 port=port, controller_port=port + 1, name=name,
-                data_dir=root / ("kafka" if self.single_broker else name), log_dir=self.state.logs,
+                data_dir=root / self._broker_dir(node), log_dir=self.state.logs,
                 heap=NATIONAL_HEAP if node == NATIONAL or self.single_broker else CITY_HEAP,
                 security=self.security)
             self._spawn(broker, name, broker.bootstrap, started)
@@ -527,11 +551,8 @@ class Federation:
                                                                     PARTITIONS), timeout=60)
         if self.security is not None:
             with self.console.status("Writing the ACLs"):
-                security = self.security
                 with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.brokers())) as pool:
-                    count = sum(pool.map(lambda n: apply_acls(
-                        security.operator(self.bootstrap(n)), kafka_libs(), self.acls(n)),
-                        self.brokers()))
+                    count = sum(pool.map(self._apply_acls, self.brokers()))
             self.console.print(f"[green]✓[/] SASL_SSL/SCRAM-SHA-512 on, {count} ACLs "
                                f"(no access without one)")
         mirror = None
@@ -558,6 +579,24 @@ class Federation:
                            f"({len(waiting)} started now)")
         self._mirror = mirror  # `wait_links` waits for it: the demo data need no link
         self._start_prometheus(started)
+
+    def _apply_acls(self, node: str) -> int:
+        """Write `node`'s rules unless that broker has them already (a JVM per broker and up:
+        skipped after a crash). The mark lives beside the broker's data, and goes with it."""
+        acls = self.acls(node)
+        digest = hashlib.sha256("\n".join(sorted({a.line() for a in acls})).encode()).hexdigest()
+        mark = self.state.root / self._broker_dir(node) / "acls.sha256"
+        if not (mark.exists() and mark.read_text() == digest):
+            apply_acls(self.security.operator(self.bootstrap(node)), kafka_libs(), acls)
+            mark.write_text(digest)
+        return len(set(acls))
+
+    def tool_settings(self, node: str, service: str) -> Settings:
+        """A tool acting as a service of this federation (`bangkom replay` as the evaluation):
+        that service's broker, as its principal when secured; the rest from BANGKOM_*."""
+        kafka = ({"kafka_bootstrap": self.bootstrap(node)} if self.security is None else
+                 self.security.settings(service_principal(node, service), self.bootstrap(node)))
+        return Settings(node=node, service=service, **kafka)
 
     def _link_clients(self) -> dict[str, Settings] | None:
         """Each city's link, on both of its sides, as `<city>-link` (None when unsecured)."""

@@ -27,17 +27,21 @@ import datetime as dt
 import os
 import re
 import signal
+import stat
 import time
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from rich.console import Console
 
 from deploy import demo
 from deploy.local.federation import Federation, RunState
 from deploy.local.links import link_lag
-from deploy.local.process import is_alive, port_holders
+from deploy.local.infra import list_topics
+from deploy.local.process import is_alive, port_holders, run_coroutine
+from deploy.local.security import link_principal
 from services.evaluation import queries as q
 from services.evaluation.figures import Figures
 from shared.events import decode
@@ -148,6 +152,46 @@ def test_every_node_has_its_own_broker_and_the_links_run(federation):
             components[fed.broker_name(spec.node)]["pid"]], f"{spec.name}: not its node's broker"
     assert len(set(bootstraps.values())) == len(CITIES) + 1  # five brokers, none shared
     assert "mirrormaker" in components
+
+
+def test_by_default_every_service_and_link_is_itself_on_secured_brokers(federation):
+    """`./dev up` with no option: SASL_SSL/SCRAM on every broker, a plaintext client refused,
+    each service its own principal, each city's link `<city>-link` on both of its sides and
+    allowed its own city's topics only."""
+    fed, _ = federation
+    assert fed.secure
+    components = fed.state.components()
+    for spec in fed.services:
+        given = environment(components[spec.name]["pid"])
+        assert given["BANGKOM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", spec.name
+        assert given["BANGKOM_KAFKA_SASL_USERNAME"] == f"{spec.node}-{spec.service}", spec.name
+    for node in fed.brokers():
+        with pytest.raises(Exception):  # noqa: B017 - any failure to talk: no TLS, no SASL
+            run_coroutine(lambda n=node: list_topics(fed.bootstrap(n)), timeout=30)
+    links = fed.state.root / "mirrormaker" / "mm2.properties"
+    assert stat.S_IMODE(links.stat().st_mode) == 0o600, "it holds the links' passwords"
+    jaas = {line.split(".sasl.jaas.config", 1)[0]: line for line in links.read_text().splitlines()
+            if ".sasl.jaas.config" in line}
+    assert set(jaas) == {a for c in CITIES for a in (c, f"{NATIONAL}-{c}")}
+    for alias, line in jaas.items():
+        assert f'username="{link_principal(alias.removeprefix(NATIONAL + "-"))}"' in line, alias
+    outcome = run_coroutine(lambda: _write_as_link(fed, "palu", topic("salatiga", "enrollment")),
+                            timeout=60)
+    assert outcome == "TopicAuthorizationFailedError", outcome
+
+
+async def _write_as_link(fed: Federation, city: str, name: str) -> str:
+    link = Settings(**fed.security.settings(link_principal(city), fed.kafka_bootstrap))
+    producer = AIOKafkaProducer(**client_kwargs(link), request_timeout_ms=10_000,
+                                enable_idempotence=False)
+    try:
+        await producer.start()
+        await producer.send_and_wait(name, b"{}", key=b"probe")
+        return "allowed"
+    except KafkaError as error:
+        return type(error).__name__
+    finally:
+        await producer.stop()
 
 
 CUT_OFF_SECONDS = 120

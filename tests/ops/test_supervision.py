@@ -163,3 +163,33 @@ def test_each_node_has_its_own_broker_unless_one_is_asked_for(tmp_path):
     assert "mirrormaker" not in single.ports()
     single.state.set_topology(single.topology)  # a later `up` (after a crash) keeps it
     assert Federation(state=RunState(root=tmp_path / "b"), offset=0).topology == "single-broker"
+
+
+def test_a_new_run_directory_is_secured_and_one_made_plaintext_stays_so_until_wiped(tmp_path):
+    assert Federation(state=RunState(root=tmp_path / "new"), offset=0).secure  # a new user's
+    old = tmp_path / "old"
+    (old / "kafka-palu" / "data").mkdir(parents=True)
+    (old / "kafka-palu" / "data" / "meta.properties").write_text("")  # brokers made plaintext
+    assert not Federation(state=RunState(root=old), offset=0).secure
+    with pytest.raises(StartupError, match="made PLAINTEXT; `bangkom down --wipe` first"):
+        Federation(console=Console(file=open(os.devnull, "w")), state=RunState(root=old),
+                   offset=1500, secure=True).up()
+    (tmp_path / "secured" / "security").mkdir(parents=True)
+    with pytest.raises(StartupError, match="are secured; `bangkom down --wipe` first"):
+        Federation(console=Console(file=open(os.devnull, "w")),
+                   state=RunState(root=tmp_path / "secured"), offset=1500, secure=False).up()
+
+
+def test_status_gives_a_services_own_reason_for_failing(monkeypatch):
+    import httpx
+
+    from deploy.local import federation
+
+    said = {"status": "degraded", "database": "up",
+            "kafka": "refused: Topic bangkom.palu.insights is not authorized for this client "
+                     "(Kafka principal User:palu-sessions)"}
+    monkeypatch.setattr(federation.httpx, "get",
+                        lambda url, timeout: httpx.Response(503, json=said))
+    assert federation.http_health("http://127.0.0.1:1") == (
+        "GET /health answered 503: kafka refused: Topic bangkom.palu.insights is not authorized "
+        "for this client (Kafka principal User:palu-sessions)")

@@ -84,3 +84,30 @@ def test_a_kafka_refusal_names_the_principal_that_was_refused():
     lines = [json.loads(line)["message"] for line in out.getvalue().splitlines()]
     assert lines == ["Topic bangkom.salatiga.sessions is not authorized for this client "
                      "(Kafka principal User:palu-sessions)", "Unable connect to node 1"]
+    from shared.kafka_auth import REFUSALS
+
+    assert REFUSALS.current() == lines[0], "/health says what was refused"
+    REFUSALS.last = None
+
+
+def test_a_kafka_refusal_makes_health_fail_naming_it_while_refusals_keep_coming():
+    from fastapi.testclient import TestClient
+
+    from shared.http import create_api
+    from shared.kafka_auth import REFUSALS
+    from shared.settings import Settings
+
+    app = create_api(Settings(node="palu", service="sessions"), title="t", service="sessions")
+    with TestClient(app) as client:
+        REFUSALS.last = None
+        assert client.get("/health").json()["kafka"] == "ok"
+        REFUSALS.note("Topic bangkom.palu.insights is not authorized for this client "
+                      "(Kafka principal User:palu-sessions)")
+        answer = client.get("/health")
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["kafka"].startswith("refused: Topic bangkom.palu.insights")
+        assert answer.json()["database"] == "up"
+        when, what = REFUSALS.last
+        REFUSALS.last = (when - REFUSALS.WINDOW_SECONDS - 1, what)  # none for over a minute
+        assert client.get("/health").status_code == 200
+    REFUSALS.last = None
