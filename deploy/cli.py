@@ -26,6 +26,7 @@ _EXTERNAL_COMMANDS = {
     "bench": "deploy.bench:bench",
     "bench-city": "deploy.bench_city:bench_city",
     "bench-federation": "deploy.bench_federation:bench_federation",
+    "links-config": "deploy.compose_links:links_config",
 }
 # `bangkom bench city` is `bangkom bench-city` (`bench` itself is a plain command).
 if sys.argv[1:3] in (["bench", "city"], ["bench", "federation"]):

@@ -21,10 +21,14 @@ from shared.topics import CITIES, NATIONAL
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict] = COMPOSE["services"]
-INFRASTRUCTURE = {"kafka", "mongo", "prometheus", "grafana"}
+NODES = (NATIONAL, *CITIES)
+BROKERS = {f"kafka-{node}" for node in NODES}
+LINKS = {f"{city}-link" for city in CITIES}
+ONE_SHOTS = {f"{city}-link-config" for city in CITIES}  # write a link's configuration and end
+INFRASTRUCTURE = {*BROKERS, *LINKS, *ONE_SHOTS, "mongo", "prometheus", "grafana"}
 APPS = {name: spec for name, spec in SERVICES.items() if name not in INFRASTRUCTURE}
-STATEFUL = {"kafka": "/var/lib/kafka/data", "mongo": "/data/db", "prometheus": "/prometheus",
-            "grafana": "/var/lib/grafana"}
+STATEFUL = {**{b: "/var/lib/kafka/data" for b in BROKERS}, "mongo": "/data/db",
+            "prometheus": "/prometheus", "grafana": "/var/lib/grafana"}
 _MODULE = re.compile(r"^services\.(\w+)\.app:create_app$")
 
 
@@ -106,11 +110,50 @@ def test_apps_get_broker_database_secret_and_tokens_from_the_environment():
             assert ":?" in env["BANGKOM_PSEUDONYM_SECRET"], name
 
 
-def test_the_default_bootstrap_is_the_brokers_internal_listener():
-    kafka = environment(SERVICES["kafka"])
+def test_every_service_is_given_its_own_nodes_broker_and_no_city_the_nations():
     for name, spec in APPS.items():
-        bootstrap = default_of(environment(spec)["BANGKOM_KAFKA_BOOTSTRAP"])
-        assert f"INTERNAL://{bootstrap}" in kafka["KAFKA_ADVERTISED_LISTENERS"].split(","), name
+        env = environment(spec)
+        node, bootstrap = env["BANGKOM_NODE"], env["BANGKOM_KAFKA_BOOTSTRAP"]
+        broker = environment(SERVICES[f"kafka-{node}"])
+        assert f"INTERNAL://{bootstrap}" in broker["KAFKA_ADVERTISED_LISTENERS"].split(","), name
+        if node != NATIONAL:
+            assert "national" not in bootstrap, f"{name} would use the national broker"
+
+
+def test_each_city_links_its_broker_with_the_nation_through_its_own_mirrormaker():
+    for city in CITIES:
+        config = command_of(SERVICES[f"{city}-link-config"])
+        assert config[:2] == ["bangkom", "links-config"], config
+        args = dict(zip(config[2::2], config[3::2]))
+        assert args["--city"] == city and args["--city-kafka"] == f"kafka-{city}:9092"
+        # the one variable a city host sets; on one host, the national broker's INTERNAL listener
+        assert args["--national-kafka"] == "${BANGKOM_NATIONAL_KAFKA:-kafka-national:9092}"
+        link = SERVICES[f"{city}-link"]
+        assert link["entrypoint"][-1] == args["--out"]
+        assert link["depends_on"][f"{city}-link-config"]["condition"] == \
+            "service_completed_successfully"
+        assert {str(v).split(":")[0] for v in link["volumes"]} == \
+            {str(v).split(":")[0] for v in SERVICES[f"{city}-link-config"]["volumes"]}
+
+
+def test_the_link_configuration_is_the_local_federations(tmp_path):
+    from typer.testing import CliRunner
+
+    from deploy.cli import app
+    from deploy.local.mirror import LinkSpec, link_properties
+
+    out = tmp_path / "mm2.properties"
+    done = CliRunner().invoke(app, ["links-config", "--city", "palu", "--city-kafka",
+                                    "kafka-palu:9092", "--national-kafka", "nation.example:9094",
+                                    "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert out.read_text() == link_properties(
+        LinkSpec({"palu": "kafka-palu:9092"}, "nation.example:9094"), rest_port=8083)
+    refused = CliRunner().invoke(app, ["links-config", "--city", "national", "--city-kafka",
+                                       "kafka-palu:9092", "--national-kafka", "x:1",
+                                       "--out", str(tmp_path / "no")])
+    assert refused.exit_code != 0 and "not a city slug" in refused.output
+    assert not (tmp_path / "no").exists()
 
 
 def host_ports(spec: dict) -> list[int]:
@@ -151,7 +194,8 @@ def test_images_are_pinned_to_explicit_versions():
 
 
 def test_infrastructure_images_are_the_agreed_ones():
-    assert re.fullmatch(r"apache/kafka:4\.1\.\d+", SERVICES["kafka"]["image"])
+    for name in (*BROKERS, *LINKS):
+        assert re.fullmatch(r"apache/kafka:4\.1\.\d+", SERVICES[name]["image"]), name
     assert re.fullmatch(r"mongo:[78]\.\d+\.\d+", SERVICES["mongo"]["image"])
     assert SERVICES["prometheus"]["image"].startswith("prom/prometheus:v")
     assert SERVICES["grafana"]["image"].startswith("grafana/grafana:")
@@ -159,6 +203,9 @@ def test_infrastructure_images_are_the_agreed_ones():
 
 def test_every_service_has_a_healthcheck():
     for name, spec in SERVICES.items():
+        if name in ONE_SHOTS:
+            assert spec["restart"] == "no", name
+            continue
         check = spec.get("healthcheck", {})
         assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
     for name, spec in APPS.items():
@@ -182,21 +229,21 @@ def test_bind_mounted_files_exist_in_the_repo():
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
 
 
-def test_apps_wait_for_a_healthy_database_and_only_optionally_for_the_local_broker():
+def test_apps_wait_for_a_healthy_database_and_their_own_nodes_broker():
     for name, spec in APPS.items():
         depends = spec["depends_on"]
-        assert depends["mongo"]["condition"] == "service_healthy", name
-        assert depends["kafka"]["condition"] == "service_healthy", name
-        assert depends["kafka"]["required"] is False, f"{name}: a city profile has no local broker"
+        assert set(depends) == {"mongo", f"kafka-{environment(spec)['BANGKOM_NODE']}"}, name
+        assert all(d["condition"] == "service_healthy" for d in depends.values()), name
 
 
-def test_a_city_profile_runs_only_that_city_and_its_database():
+def test_a_city_profile_runs_that_city_its_broker_its_link_and_its_database_only():
     for city in CITIES:
-        assert profile(city) == {f"{city}-enrollment", f"{city}-sessions", "mongo"}, city
+        assert profile(city) == {f"{city}-enrollment", f"{city}-sessions", "mongo",
+                                 f"kafka-{city}", f"{city}-link", f"{city}-link-config"}, city
 
 
 def test_the_national_profile_runs_the_broker_the_database_and_the_aggregator_only():
-    assert profile("national") == {"kafka", "mongo", "national-evaluation"}
+    assert profile("national") == {"kafka-national", "mongo", "national-evaluation"}
 
 
 def test_the_all_profile_runs_everything_and_no_service_starts_without_a_profile():
