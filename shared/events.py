@@ -40,6 +40,7 @@ RankGroup = Literal["I", "II", "III", "IV"]
 Sex = Literal["M", "F"]
 CancelReason = Literal["busy", "budget", "illness", "other"]
 Score5 = Annotated[int, Field(ge=1, le=5)]
+JP_TARGET = 20  # PP 11/2017 art. 203(4): at least 20 lesson hours a year per civil servant
 
 
 class ContractError(ValueError):

@@ -25,7 +25,7 @@ from typing import Any
 
 from shared import events as ev
 
-JP_TARGET = 20  # PP 11/2017 art. 203(4): at least 20 lesson hours a year per civil servant
+JP_TARGET = ev.JP_TARGET
 SCORE_SCALE = 1000  # test scores and IKM are summed in thousandths of a point
 GAIN_SCALE = 1_000_000  # normalised gains are summed in millionths
 CANCEL_REASONS = ("busy", "budget", "illness", "other")

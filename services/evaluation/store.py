@@ -18,7 +18,6 @@ import datetime as dt
 from contextlib import suppress
 from dataclasses import dataclass
 
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 

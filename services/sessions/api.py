@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from services.sessions import domain
 from services.sessions.domain import Session
 from services.sessions.handlers import SessionsService
-from shared.events import PersonId
+from shared.events import PersonId, Score5
 from shared.http import require
 from shared.idempotency import IdempotencyKey
 
@@ -56,10 +56,10 @@ class CompleteBody(_Body):
 
 
 class FeedbackBody(_Body):
-    content: domain.Score5
-    speaker: domain.Score5
-    method: domain.Score5
-    relevance: domain.Score5
+    content: Score5
+    speaker: Score5
+    method: Score5
+    relevance: Score5
     comment: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
         None, description="kept in the city, never published")
 
@@ -67,7 +67,7 @@ class FeedbackBody(_Body):
 class FollowUpBody(_Body):
     person_id: PersonId
     applies_skills: bool
-    rating: domain.Score5
+    rating: Score5
     weeks_after: int = Field(ge=1, le=520)
 
 

@@ -63,7 +63,6 @@ _PLACE_OR_LINK = {"seminar"}  # a seminar may be a webinar
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Rupiah = Annotated[int, Field(ge=0, le=10**13, description="rupiah")]
 Score100 = Annotated[float, Field(ge=0, le=100)]
-Score5 = Annotated[int, Field(ge=1, le=5)]
 
 
 class _Model(BaseModel):

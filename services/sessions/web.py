@@ -15,9 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from services.sessions.domain import Session
+from shared.events import JP_TARGET
 from shared.web import add_pages, common_router, reader
 
-JP_TARGET = 20  # PP 11/2017 art. 203(4): at least 20 lesson hours a year per civil servant
 _ALL_SESSIONS = 100_000
 
 router = APIRouter(tags=["web console"])
