@@ -26,7 +26,8 @@ _EXTERNAL_COMMANDS = {
     "bench": "deploy.bench:bench",
     "bench-city": "deploy.bench_city:bench_city",
     "bench-federation": "deploy.bench_federation:bench_federation",
-    "links-config": "deploy.compose_links:links_config",
+    "compose-security": "deploy.compose_security:compose_security",
+    "compose-provision": "deploy.compose_security:compose_provision",
 }
 # `bangkom bench city` is `bangkom bench-city` (`bench` itself is a plain command).
 if sys.argv[1:3] in (["bench", "city"], ["bench", "federation"]):

@@ -3,9 +3,10 @@ Java tools (MirrorMaker 2, the Kafka CLI).
 
 The settings (`BANGKOM_KAFKA_SECURITY_PROTOCOL`, `BANGKOM_KAFKA_SASL_USERNAME`,
 `BANGKOM_KAFKA_SASL_PASSWORD`, `BANGKOM_KAFKA_CA_FILE`) describe one principal on one
-cluster; `client_kwargs` turns them into the keyword arguments of any aiokafka client and
+cluster; `client_kwargs` turns them into the keyword arguments of any aiokafka client,
 `java_client_properties` into the `security.protocol`/`sasl.jaas.config`/PEM truststore lines a
-Java client reads, optionally with a MirrorMaker 2 cluster-alias prefix.
+Java client reads, optionally with a MirrorMaker 2 cluster-alias prefix, and `librdkafka_config`
+into the configuration of a confluent-kafka (librdkafka) client: the operator's admin calls.
 """
 
 from __future__ import annotations
@@ -32,9 +33,7 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
     protocol = settings.kafka_security_protocol
     if protocol == "PLAINTEXT":
         return kwargs
-    if not settings.kafka_sasl_username or not settings.kafka_sasl_password.get_secret_value():
-        raise KafkaAuthError(f"kafka_sasl_username/kafka_sasl_password: required with "
-                             f"kafka_security_protocol={protocol}")
+    _require(settings)
     kwargs.update(security_protocol=protocol, sasl_mechanism=SCRAM,
                   sasl_plain_username=settings.kafka_sasl_username,
                   sasl_plain_password=settings.kafka_sasl_password.get_secret_value())
@@ -56,6 +55,18 @@ def broker_kwargs(settings: Settings) -> dict[str, Any]:
         ssl_context=kwargs.get("ssl_context"), use_ssl="ssl_context" in kwargs)}
 
 
+def _require(settings: Settings) -> None:
+    """What every secured client needs, named by setting (the CA file is read where used:
+    a configuration may be written for another machine)."""
+    protocol = settings.kafka_security_protocol
+    if not settings.kafka_sasl_username or not settings.kafka_sasl_password.get_secret_value():
+        raise KafkaAuthError(f"kafka_sasl_username/kafka_sasl_password: required with "
+                             f"kafka_security_protocol={protocol}")
+    if protocol == "SASL_SSL" and not settings.kafka_ca_file:
+        raise KafkaAuthError("kafka_ca_file: required with kafka_security_protocol=SASL_SSL "
+                             "(the PEM file of the CA that signed the broker certificates)")
+
+
 @functools.cache
 def _ssl_context(ca_file: str) -> ssl.SSLContext:
     # One context per CA file and process: it is read once, and verifies the broker's name.
@@ -74,7 +85,7 @@ def java_client_properties(settings: Settings, prefix: str = "") -> dict[str, st
     props = {"bootstrap.servers": settings.kafka_bootstrap,
              "security.protocol": settings.kafka_security_protocol}
     if settings.kafka_security_protocol != "PLAINTEXT":
-        client_kwargs(settings)  # the same checks, the same error messages
+        _require(settings)
         user = _jaas_quote(settings.kafka_sasl_username)
         password = _jaas_quote(settings.kafka_sasl_password.get_secret_value())
         props |= {"sasl.mechanism": SCRAM, "sasl.jaas.config":
@@ -83,6 +94,21 @@ def java_client_properties(settings: Settings, prefix: str = "") -> dict[str, st
     if settings.kafka_security_protocol == "SASL_SSL":
         props |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": settings.kafka_ca_file}
     return {f"{prefix}{key}": value for key, value in props.items()}
+
+
+def librdkafka_config(settings: Settings) -> dict[str, str]:
+    """The same principal for a librdkafka client (confluent_kafka.admin.AdminClient)."""
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        _require(settings)
+    config = {"bootstrap.servers": settings.kafka_bootstrap,
+              "security.protocol": settings.kafka_security_protocol.lower()}
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        config |= {"sasl.mechanism": SCRAM, "sasl.username": settings.kafka_sasl_username,
+                   "sasl.password": settings.kafka_sasl_password.get_secret_value()}
+    if settings.kafka_security_protocol == "SASL_SSL":
+        config |= {"ssl.ca.location": settings.kafka_ca_file,
+                   "ssl.endpoint.identification.algorithm": "https"}
+    return config
 
 
 def render_properties(props: dict[str, str]) -> str:

@@ -3,14 +3,22 @@
 The same names are used by `deploy/local` (local federation) and `docker-compose.yml`.
 """
 
+import os
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BANGKOM_", extra="ignore")
+    # BANGKOM_ENV_FILE: more BANGKOM_* lines from a file (the environment wins), read when the
+    # process starts: docker compose hands each service its Kafka credentials this way, in a
+    # volume only that service mounts (deploy/compose_security.py), not in its environment.
+    model_config = SettingsConfigDict(env_prefix="BANGKOM_", extra="ignore",
+                                      env_file=os.environ.get("BANGKOM_ENV_FILE") or None)
+
+    env_file: str = ""
 
     node: str = Field("salatiga", pattern=r"^[a-z][a-z0-9-]{1,40}$",
                       description="city name, or 'national'")
@@ -51,6 +59,15 @@ class Settings(BaseSettings):
     outage_summary_seconds: float = Field(60.0, gt=0)
     # Tests only: SIGKILL this process at a named point (see shared.outbox) to prove recovery.
     fault: str = ""
+
+    @field_validator("env_file")
+    @classmethod
+    def _env_file_readable(cls, value: str) -> str:
+        # a missing file would otherwise be skipped in silence, and the service run without
+        # its credentials
+        if value and not os.access(Path(value), os.R_OK):
+            raise ValueError(f"cannot read {value!r} (is the service's security volume mounted?)")
+        return value
 
     @property
     def database(self) -> str:

@@ -33,7 +33,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from deploy.local.infra import (DB_BACKEND, FerretDB, KafkaServer, kafka_libs, list_topics,
+from deploy.local.infra import (DB_BACKEND, FerretDB, KafkaServer, list_topics,
                                 ping_mongo)
 from deploy.local.mirror import LinkSpec, MirrorMaker
 from deploy.local.paths import REPO_ROOT, run_dir
@@ -41,7 +41,8 @@ from deploy.local.process import (
     ManagedProcess, StartupError, all_pids, command_line, end_processes, is_alive, members,
     port_holders, port_open, run_coroutine, stop_group, working_dir,
 )
-from deploy.local.security import (BrokerSecurity, apply_acls, city_local_acls, link_acls,
+from deploy.local.security import (BrokerSecurity, apply_acls, city_local_acls, city_principals,
+                                   link_acls,
                                    link_principal, national_acls, national_alias,
                                    national_city_acls, service_principal)
 from shared.http import hash_token
@@ -105,6 +106,24 @@ def broker_topics(node: str) -> list[str]:
     if node == NATIONAL:
         return [*(topic(city, s) for city in CITIES for s in streams), deadletter_topic(NATIONAL)]
     return [*(topic(node, s) for s in streams), deadletter_topic(node)]
+
+
+def broker_acls(node: str) -> list:
+    """The rules of `node`'s own broker in the federation (docker compose's too): a city's
+    services and its link there; at the nation, every city's link and the evaluation."""
+    if node == NATIONAL:
+        return [*(a for city in CITIES for a in (
+                    *national_city_acls(city),
+                    *link_acls(city, cluster="national", exactly_once=True))),
+                *national_acls()]
+    return [*city_local_acls(node), *link_acls(node, cluster="city")]
+
+
+def broker_principals(node: str) -> list[str]:
+    """The SCRAM users of `node`'s own broker besides the operator and the brokers."""
+    if node == NATIONAL:
+        return [service_principal(NATIONAL, "evaluation"), *map(link_principal, CITIES)]
+    return city_principals(node)
 
 
 # -- tokens --------------------------------------------------------------------------------------
@@ -407,12 +426,7 @@ class Federation:
             return [*(a for city in CITIES
                       for a in (*city_local_acls(city), *national_city_acls(city))),
                     *national_acls()]
-        if node == NATIONAL:
-            return [*(a for city in CITIES for a in (
-                        *national_city_acls(city),
-                        *link_acls(city, cluster="national", exactly_once=True))),
-                    *national_acls()]
-        return [*city_local_acls(node), *link_acls(node, cluster="city")]
+        return broker_acls(node)
 
     @property
     def topology(self) -> str:
@@ -581,13 +595,13 @@ class Federation:
         self._start_prometheus(started)
 
     def _apply_acls(self, node: str) -> int:
-        """Write `node`'s rules unless that broker has them already (a JVM per broker and up:
+        """Write `node`'s rules unless that broker has them already (a request per broker and up:
         skipped after a crash). The mark lives beside the broker's data, and goes with it."""
         acls = self.acls(node)
         digest = hashlib.sha256("\n".join(sorted({a.line() for a in acls})).encode()).hexdigest()
         mark = self.state.root / self._broker_dir(node) / "acls.sha256"
         if not (mark.exists() and mark.read_text() == digest):
-            apply_acls(self.security.operator(self.bootstrap(node)), kafka_libs(), acls)
+            apply_acls(self.security.operator(self.bootstrap(node)), acls)
             mark.write_text(digest)
         return len(set(acls))
 
@@ -806,6 +820,8 @@ class Federation:
                 health = (f"orphaned: the server died, pids {', '.join(map(str, orphans))} "
                           "of it still run (`bangkom up` ends them and starts it again)"
                           if orphans else "process gone")
+                reason = last_error(Path(entry["log"])) if entry.get("log") else None
+                health += f": {reason}" if reason else ""
                 return {"name": name, "address": address, "pid": str(entry["pid"]),
                         "health": f"{health} (log: {entry['log']})"}
             problem = probe()
@@ -840,6 +856,31 @@ class Federation:
                 console.print(f"  {node:<16} {role:<9} {token}", soft_wrap=True, highlight=False)
         console.print(f"Logs in {self.state.logs}. Check: bangkom status. Stop: bangkom down.",
                       soft_wrap=True, highlight=False)
+
+
+def last_error(log: Path, tail_bytes: int = 256 * 1024) -> str | None:
+    """Why a process ended, from the end of its log: the newest Kafka refusal (it names the
+    principal: a service whose password or ACL is wrong stops at start), else the newest
+    ERROR or CRITICAL line that is not uvicorn's "startup failed", else None."""
+    try:
+        with log.open("rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - tail_bytes))
+            lines = file.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    errors = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("ERROR", "CRITICAL"):
+            message = str(entry.get("message", ""))
+            if not message.startswith("Application startup failed"):
+                errors.append(message)
+    refusals = [m for m in errors if "(Kafka principal " in m]
+    found = (refusals or errors or [None])[-1]
+    return None if found is None else found[:300]
 
 
 def pss_kib(pids: list[int]) -> int:

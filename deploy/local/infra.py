@@ -251,7 +251,7 @@ class KafkaServer(ManagedProcess):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.log4j_config.write_text(
             log4j2_yaml(self.server_log, BROKER_QUIET, writer="deploy/local/infra.py"))
-        self.properties.write_text(_server_properties(
+        self.properties.write_text(server_properties(
             port=self.port, controller_port=self.controller_port, log_dirs=logs,
             security=self.security))
         if (logs / "meta.properties").exists():
@@ -280,16 +280,26 @@ class KafkaServer(ManagedProcess):
         return None
 
 
-def _server_properties(*, port: int, controller_port: int, log_dirs: Path,
-                       security: BrokerSecurity | None = None) -> str:
-    client = "SASL_SSL" if security else "PLAINTEXT"
-    listeners = f"{client}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
+def server_properties(*, port: int, controller_port: int, log_dirs: Path | str,
+                      security: BrokerSecurity | None = None, host: str = "127.0.0.1",
+                      bind: str = "127.0.0.1", client: str = "",
+                      external: tuple[int, str] | None = None,
+                      writer: str = "deploy/local/infra.py") -> str:
+    """One KRaft node, broker and controller: a client listener named `client` on `port`
+    (advertised as `host`), the controller on `controller_port`, and with `external` =
+    (port, advertised host) a listener for clients of other hosts (docker compose's nation)."""
+    client = client or ("SASL_SSL" if security else "PLAINTEXT")
+    listeners = [f"{client}://{bind}:{port}", f"CONTROLLER://{bind}:{controller_port}"]
+    advertised = [f"{client}://{host}:{port}", f"CONTROLLER://{host}:{controller_port}"]
+    if external:
+        listeners.append(f"EXTERNAL://{bind}:{external[0]}")
+        advertised.append(f"EXTERNAL://{external[1]}:{external[0]}")
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
-        "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
-        "listeners": listeners,
-        "advertised.listeners": listeners,
+        "controller.quorum.bootstrap.servers": f"{host}:{controller_port}",
+        "listeners": ",".join(listeners),
+        "advertised.listeners": ",".join(advertised),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -302,9 +312,10 @@ def _server_properties(*, port: int, controller_port: int, log_dirs: Path,
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
-        **(security.properties(listener=client) if security else {}),
+        **(security.properties(listener=client, external=("EXTERNAL",) if external else ())
+           if security else {}),
     }
-    return "\n".join(["# Written by deploy/local/infra.py: single node, broker and controller.",
+    return "\n".join([f"# Written by {writer}: single node, broker and controller.",
                       *(f"{key}={value}" for key, value in props.items()), ""])
 
 

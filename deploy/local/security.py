@@ -8,7 +8,7 @@ Building blocks, each usable for one broker or for a cluster of several:
 - `BrokerSecurity.properties(...)`: the server.properties lines of a SASL_SSL client listener
   (SCRAM-SHA-512), an mTLS controller listener, StandardAuthorizer, no access without an ACL.
 - ACLs as data (`Acl`): `city_local_acls`, `national_city_acls`, `national_acls`, `link_acls`,
-  applied by the operator principal with the Java Admin API (`apply_acls`), in one JVM.
+  applied by the operator principal with the Admin API (`apply_acls`), in one request.
 - `client_settings(...)`: the `Settings` fields (or `BANGKOM_KAFKA_*` env) of one principal.
 
 Principals: `<node>-<service>` for a service (`salatiga-enrollment`, `national-evaluation`),
@@ -24,12 +24,11 @@ import ipaddress
 import json
 import os
 import secrets
-import subprocess
-import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.kafka_auth import java_client_properties, render_properties
+from shared.kafka_auth import librdkafka_config
 from shared.settings import Settings
 from shared.mirror_offsets import offsets_topic
 from shared.topics import (HEARTBEAT, NATIONAL, NATIONAL_GROUP, UPLINK_STREAMS,
@@ -39,7 +38,6 @@ OPERATOR = "operator"
 BROKER = "broker"
 BROKER_CN = "bangkom-broker"
 SCRAM = "SCRAM-SHA-512"
-_ADMIN_JAVA = Path(__file__).with_name("KafkaSecurityAdmin.java")
 
 
 def service_principal(node: str, service: str) -> str:
@@ -184,20 +182,24 @@ class BrokerSecurity:
     def ca_file(self) -> Path:
         return self.root / "ca.pem"
 
-    def properties(self, *, listener: str = "SASL_SSL") -> dict[str, str]:
-        """server.properties for a broker whose client listener is named `listener`
-        (SASL_SSL, SCRAM-SHA-512) and whose controller listener is `CONTROLLER` (mTLS).
+    def properties(self, *, listener: str = "SASL_SSL",
+                   external: tuple[str, ...] = ()) -> dict[str, str]:
+        """server.properties for a broker whose client listener is named `listener`, and
+        `external` ones for clients of other hosts (all SASL_SSL, SCRAM-SHA-512), and whose
+        controller listener is `CONTROLLER` (mTLS).
 
         The caller writes `listeners`/`advertised.listeners` with these names; the rest is here."""
-        lname = listener.lower()
         broker_jaas = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
                        f'username="{BROKER}" password="{self.credentials[BROKER]}";')
+        sasl = (listener, *external)
         return {
-            "listener.security.protocol.map": f"CONTROLLER:SSL,{listener}:SASL_SSL",
+            "listener.security.protocol.map": ",".join(
+                ["CONTROLLER:SSL", *(f"{name}:SASL_SSL" for name in sasl)]),
             "inter.broker.listener.name": listener,
             "sasl.enabled.mechanisms": SCRAM,
             "sasl.mechanism.inter.broker.protocol": SCRAM,
-            f"listener.name.{lname}.scram-sha-512.sasl.jaas.config": broker_jaas,
+            **{f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config": broker_jaas
+               for name in sasl},
             # Controllers cannot read SCRAM users before the metadata is loaded: between
             # brokers and controllers, certificates (mutual TLS).
             "listener.name.controller.ssl.client.auth": "required",
@@ -358,38 +360,71 @@ def city_principals(city: str) -> list[str]:
             link_principal(city)]
 
 
-# -- applying them (the operator, with the Java Admin API) ---------------------------------------
+# -- applying them (the operator, with the Admin API) ------------------------------------------
 
 class AdminToolError(RuntimeError):
-    """The Java admin helper failed; the message quotes its output."""
+    """An admin call was refused or failed; the message names the binding or user."""
 
 
-def run_admin_tool(operator: Settings, libs: Path, command: str, lines: list[str],
-                   timeout: float = 120) -> str:
-    """Run deploy/local/KafkaSecurityAdmin.java (one JVM, the Java Admin API) as `operator`.
+def _admin(operator: Settings):
+    # librdkafka's Admin API (confluent-kafka, installed with quixstreams): every binding in one
+    # request and no JVM, so docker compose's provisioning one-shot can use it too.
+    from confluent_kafka.admin import AdminClient
 
-    `lines` go to its stdin (passwords never appear on a command line)."""
-    with tempfile.TemporaryDirectory(prefix="bangkom-admin-") as scratch:
-        config = Path(scratch, "operator.properties")
-        _write_private(config, render_properties(java_client_properties(operator)).encode())
-        done = subprocess.run(
-            ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", f"{libs}/*", str(_ADMIN_JAVA),
-             command, str(config)],
-            input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise AdminToolError(f"KafkaSecurityAdmin {command} failed (exit {done.returncode}):\n"
-                             f"{done.stdout[-2000:]}{done.stderr[-3000:]}")
-    return done.stdout
+    return AdminClient(librdkafka_config(operator))
 
 
-def apply_acls(operator: Settings, libs: Path, acls: list[Acl]) -> int:
+def _wait(futures: dict, what: str, timeout: float) -> None:
+    failed = []
+    for key, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+        except Exception as error:  # noqa: BLE001 - each failure is named below
+            failed.append(f"{key}: {error}")
+    if failed:
+        raise AdminToolError(f"{len(failed)} of {len(futures)} {what} failed:\n  "
+                             + "\n  ".join(failed[:20]))
+
+
+def apply_acls(operator: Settings, acls: list[Acl], timeout: float = 60) -> int:
     """Create every binding (creating one that exists changes nothing); returns how many."""
+    from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation,
+                                       AclPermissionType, ResourcePatternType, ResourceType)
+
     unique = sorted(set(acls))
-    run_admin_tool(operator, libs, "acls", [a.line() for a in unique])
-    return len(unique)
+    # librdkafka calls the CLUSTER resource BROKER (type 4 in the protocol)
+    bindings = [AclBinding(ResourceType["BROKER" if a.resource == "CLUSTER" else a.resource],
+                           a.name, ResourcePatternType[a.pattern], f"User:{a.principal}", "*",
+                           AclOperation[a.operation], AclPermissionType.ALLOW)
+                for a in unique]
+    admin = _admin(operator)  # kept until the results are in: its handle ends with it
+    _wait(admin.create_acls(bindings, request_timeout=timeout), "ACL bindings", timeout)
+    # The controller has them; the broker's authorizer gets them from the metadata log a
+    # moment later, and a client refused meanwhile would not ask again: wait until it lists them.
+    wanted = {str(b) for b in bindings}
+    everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
+                                  AclOperation.ANY, AclPermissionType.ANY)
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = {str(b) for b in admin.describe_acls(everything, request_timeout=timeout)
+                  .result(timeout=timeout)}
+        if wanted <= listed:
+            return len(unique)
+        if time.monotonic() > deadline:
+            raise AdminToolError(f"{len(wanted - listed)} ACL bindings created but not listed "
+                                 f"by the broker after {timeout:.0f} s")
+        time.sleep(0.2)
 
 
-def set_scram_passwords(operator: Settings, libs: Path, credentials: dict[str, str]) -> None:
+def set_scram_passwords(operator: Settings, credentials: dict[str, str],
+                        timeout: float = 60) -> None:
     """Create or replace SCRAM-SHA-512 users on a running cluster (no broker restart)."""
-    run_admin_tool(operator, libs, "scram",
-                   [f"{user}\t{password}" for user, password in sorted(credentials.items())])
+    from confluent_kafka.admin import (ScramCredentialInfo, ScramMechanism,
+                                       UserScramCredentialUpsertion)
+
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+    changes = [UserScramCredentialUpsertion(user, info, password.encode())
+               for user, password in sorted(credentials.items())]
+    admin = _admin(operator)
+    _wait(admin.alter_user_scram_credentials(changes, request_timeout=timeout), "SCRAM users",
+          timeout)

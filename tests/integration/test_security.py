@@ -49,7 +49,7 @@ def secured(infra):
         run_coroutine(lambda: ensure_topics(operator, names), timeout=60)
         acls = [*(a for c in CITIES for a in city_local_acls(c)),
                 *(a for c in CITIES for a in national_city_acls(c)), *national_acls()]
-        apply_acls(operator, broker.libs, acls)
+        apply_acls(operator, acls)
         yield broker, security
     finally:
         broker.stop()

@@ -24,7 +24,8 @@ SERVICES: dict[str, dict] = COMPOSE["services"]
 NODES = (NATIONAL, *CITIES)
 BROKERS = {f"kafka-{node}" for node in NODES}
 LINKS = {f"{city}-link" for city in CITIES}
-ONE_SHOTS = {f"{city}-link-config" for city in CITIES}  # write a link's configuration and end
+# make the security bundle; provision a broker's users, topics and ACLs; then end
+ONE_SHOTS = {"security-setup", *(f"kafka-{node}-provision" for node in NODES)}
 INFRASTRUCTURE = {*BROKERS, *LINKS, *ONE_SHOTS, "mongo", "prometheus", "grafana"}
 APPS = {name: spec for name, spec in SERVICES.items() if name not in INFRASTRUCTURE}
 STATEFUL = {**{b: "/var/lib/kafka/data" for b in BROKERS}, "mongo": "/data/db",
@@ -110,50 +111,151 @@ def test_apps_get_broker_database_secret_and_tokens_from_the_environment():
             assert ":?" in env["BANGKOM_PSEUDONYM_SECRET"], name
 
 
-def test_every_service_is_given_its_own_nodes_broker_and_no_city_the_nations():
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """The security bundle as the `security-setup` one-shot writes it with the file's defaults."""
+    from deploy.compose_security import write_bundle
+
+    out = tmp_path_factory.mktemp("bundle")
+    return out, write_bundle(out)
+
+
+def properties(path: Path) -> dict[str, str]:
+    """`key=value` or `key = value` lines (server.properties, mm2.properties, env files)."""
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines()
+             if "=" in line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def security_mounts(spec: dict) -> list[dict]:
+    return [v for v in spec.get("volumes", []) if isinstance(v, dict) and v["source"] == "security"]
+
+
+def test_every_service_is_given_its_own_nodes_broker_and_no_city_the_nations(bundle):
+    _, dirs = bundle
     for name, spec in APPS.items():
         env = environment(spec)
         node, bootstrap = env["BANGKOM_NODE"], env["BANGKOM_KAFKA_BOOTSTRAP"]
-        broker = environment(SERVICES[f"kafka-{node}"])
-        assert f"INTERNAL://{bootstrap}" in broker["KAFKA_ADVERTISED_LISTENERS"].split(","), name
+        broker = properties(dirs[f"kafka-{node}"] / "server.properties")
+        assert f"INTERNAL://{bootstrap}" in broker["advertised.listeners"].split(","), name
+        own = properties(dirs[name] / "kafka.env")
+        assert own["BANGKOM_KAFKA_BOOTSTRAP"] == bootstrap, name
         if node != NATIONAL:
             assert "national" not in bootstrap, f"{name} would use the national broker"
 
 
-def test_each_city_links_its_broker_with_the_nation_through_its_own_mirrormaker():
+def test_every_broker_listens_sasl_ssl_only_and_no_secret_is_in_the_file(bundle):
+    _, dirs = bundle
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "PLAINTEXT" not in text and "SASL_PASSWORD" not in text and "KAFKA_LISTENERS" not in text
+    for node in NODES:
+        broker = properties(dirs[f"kafka-{node}"] / "server.properties")
+        protocols = {entry.split(":")[1] for entry in broker["listener.security.protocol.map"].split(",")}
+        assert protocols == {"SSL", "SASL_SSL"}, node
+        assert broker["allow.everyone.if.no.acl.found"] == "false", node
+        assert SERVICES[f"kafka-{node}"]["entrypoint"] == ["/security/start.sh"]
+        assert "--command-config /security/client.properties" in \
+            SERVICES[f"kafka-{node}"]["healthcheck"]["test"][1]
+    for name in APPS:
+        own = properties(dirs[name] / "kafka.env")
+        assert own["BANGKOM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert own["BANGKOM_KAFKA_SASL_USERNAME"] == name  # its own principal
+        assert environment(SERVICES[name])["BANGKOM_ENV_FILE"] == "/security/kafka.env"
+        assert (dirs[name] / "kafka.env").stat().st_mode & 0o077 == 0, name
+
+
+def test_each_container_mounts_its_own_directory_of_the_bundle_and_only_that(bundle):
+    _, dirs = bundle
+    own = {**{f"kafka-{n}": f"kafka-{n}" for n in NODES},
+           **{f"kafka-{n}-provision": f"operator-{n}" for n in NODES},
+           **{name: name for name in (*APPS, *LINKS)}}
+    for name, spec in SERVICES.items():
+        mounts = security_mounts(spec)
+        if name == "security-setup":
+            assert spec["volumes"] == ["security:/bundle"]
+            continue
+        if name not in own:
+            assert not mounts, name
+            continue
+        assert len(mounts) == 1, name
+        assert mounts[0]["volume"]["subpath"] == own[name] and mounts[0]["read_only"], name
+        assert mounts[0]["target"] == "/security" and own[name] in dirs, name
+
+
+def test_each_city_links_its_broker_with_the_nation_through_its_own_mirrormaker(bundle):
+    _, dirs = bundle
     for city in CITIES:
-        config = command_of(SERVICES[f"{city}-link-config"])
-        assert config[:2] == ["bangkom", "links-config"], config
-        args = dict(zip(config[2::2], config[3::2]))
-        assert args["--city"] == city and args["--city-kafka"] == f"kafka-{city}:9092"
-        # the one variable a city host sets; on one host, the national broker's INTERNAL listener
-        assert args["--national-kafka"] == "${BANGKOM_NATIONAL_KAFKA:-kafka-national:9092}"
         link = SERVICES[f"{city}-link"]
-        assert link["entrypoint"][-1] == args["--out"]
-        assert link["depends_on"][f"{city}-link-config"]["condition"] == \
-            "service_completed_successfully"
-        assert {str(v).split(":")[0] for v in link["volumes"]} == \
-            {str(v).split(":")[0] for v in SERVICES[f"{city}-link-config"]["volumes"]}
+        assert link["entrypoint"][-1] == "/security/mm2.properties"
+        assert link["depends_on"] == {f"kafka-{city}-provision":
+                                      {"condition": "service_completed_successfully"}}
+        mm2 = properties(dirs[f"{city}-link"] / "mm2.properties")
+        assert mm2["clusters"].split(", ") == [city, f"national-{city}"]
+        assert mm2[f"{city}.bootstrap.servers"] == f"kafka-{city}:9092"
+        # on one host the national broker's INTERNAL listener; a city host sets its address
+        assert mm2[f"national-{city}.bootstrap.servers"] == "kafka-national:9092"
+        assert "${BANGKOM_NATIONAL_KAFKA:-kafka-national:9092}" in \
+            command_of(SERVICES["security-setup"])
+        for alias in (city, f"national-{city}"):
+            assert mm2[f"{alias}.security.protocol"] == "SASL_SSL"
+            assert f'username="{city}-link"' in mm2[f"{alias}.sasl.jaas.config"]
 
 
-def test_the_link_configuration_is_the_local_federations(tmp_path):
+def test_the_bundle_is_the_local_federations_link_and_bad_input_is_refused(tmp_path):
     from typer.testing import CliRunner
 
     from deploy.cli import app
     from deploy.local.mirror import LinkSpec, link_properties
+    from deploy.local.security import client_settings
 
-    out = tmp_path / "mm2.properties"
-    done = CliRunner().invoke(app, ["links-config", "--city", "palu", "--city-kafka",
-                                    "kafka-palu:9092", "--national-kafka", "nation.example:9094",
-                                    "--out", str(out)])
+    out = tmp_path / "bundle"
+    done = CliRunner().invoke(app, ["compose-security", "--out", str(out), "--national-kafka",
+                                    "nation.example:9094", "--public-host", "nation.example",
+                                    "--new-ca"])
     assert done.exit_code == 0, done.output
-    assert out.read_text() == link_properties(
-        LinkSpec({"palu": "kafka-palu:9092"}, "nation.example:9094"), rest_port=8083)
-    refused = CliRunner().invoke(app, ["links-config", "--city", "national", "--city-kafka",
-                                       "kafka-palu:9092", "--national-kafka", "x:1",
-                                       "--out", str(tmp_path / "no")])
-    assert refused.exit_code != 0 and "not a city slug" in refused.output
-    assert not (tmp_path / "no").exists()
+    password = __import__("json").loads((out / "ca/credentials.json").read_text())["palu-link"]
+    clients = {alias: Settings(**client_settings("palu-link", password, bootstrap,
+                                                 Path("/security/ca.pem")))
+               for alias, bootstrap in (("palu", "kafka-palu:9092"),
+                                        ("national-palu", "nation.example:9094"))}
+    assert (out / "palu-link/mm2.properties").read_text() == link_properties(
+        LinkSpec({"palu": "kafka-palu:9092"}, "nation.example:9094", clients=clients),
+        rest_port=8083)
+    national = properties(out / "kafka-national/server.properties")
+    assert "EXTERNAL://nation.example:9094" in national["advertised.listeners"]
+    again = CliRunner().invoke(app, ["compose-security", "--out", str(out)])
+    assert again.exit_code == 0 and (out / "ca/credentials.json").read_text().count(password) == 1
+    for args, hint in ((["--national-kafka", "nation"], "--national-kafka"),
+                       (["--public-host", "a b"], "--public-host")):
+        refused = CliRunner().invoke(app, ["compose-security", "--out", str(tmp_path / "no"), *args])
+        assert refused.exit_code != 0 and hint in refused.output, refused.output
+        assert not (tmp_path / "no").exists()
+
+
+def test_a_city_host_keeps_the_nations_copy_and_never_makes_a_ca_of_its_own(tmp_path):
+    from typer.testing import CliRunner
+
+    from deploy.cli import app
+
+    city_host = ["--national-kafka", "kafka.bangkom.example:9094"]
+    refused = CliRunner().invoke(app, ["compose-security", "--out", str(tmp_path / "b"), *city_host])
+    assert refused.exit_code == 2 and "national office" in refused.output, refused.output
+    assert not (tmp_path / "b").exists()
+    nation = tmp_path / "nation"
+    made = CliRunner().invoke(app, ["compose-security", "--out", str(nation), *city_host, "--new-ca"])
+    assert made.exit_code == 0, made.output
+    copy = tmp_path / "palu-host"  # what the national office hands Palu
+    for part in ("kafka-palu", "operator-palu", "palu-enrollment", "palu-sessions", "palu-link"):
+        shutil.copytree(nation / part, copy / part)
+    (copy / "ca").mkdir()
+    shutil.copy(nation / "ca/ca.pem", copy / "ca/ca.pem")
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    kept = CliRunner().invoke(app, ["compose-security", "--out", str(copy), *city_host])
+    assert kept.exit_code == 0 and "palu, kept" in kept.output, kept.output
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+    (copy / "kafka-palu/start.sh").unlink()
+    empty = CliRunner().invoke(app, ["compose-security", "--out", str(copy), *city_host])
+    assert empty.exit_code == 2 and "no broker directory" in empty.output
 
 
 def host_ports(spec: dict) -> list[int]:
@@ -215,7 +317,7 @@ def test_every_service_has_a_healthcheck():
 def test_state_lives_in_named_volumes():
     declared = set(COMPOSE.get("volumes") or {})
     for name, target in STATEFUL.items():
-        mounts = [str(v).split(":") for v in SERVICES[name].get("volumes", [])]
+        mounts = [str(v).split(":") for v in SERVICES[name].get("volumes", []) if isinstance(v, str)]
         named = [m for m in mounts if not m[0].startswith((".", "/"))]
         assert any(m[1] == target for m in named), f"{name}: {target} is not a named volume"
         assert {m[0] for m in named} <= declared, f"{name}: volume not declared at the top level"
@@ -229,21 +331,29 @@ def test_bind_mounted_files_exist_in_the_repo():
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
 
 
-def test_apps_wait_for_a_healthy_database_and_their_own_nodes_broker():
+def test_apps_wait_for_a_healthy_database_and_their_own_nodes_provisioned_broker():
     for name, spec in APPS.items():
-        depends = spec["depends_on"]
-        assert set(depends) == {"mongo", f"kafka-{environment(spec)['BANGKOM_NODE']}"}, name
-        assert all(d["condition"] == "service_healthy" for d in depends.values()), name
+        node = environment(spec)["BANGKOM_NODE"]
+        assert spec["depends_on"] == {
+            "mongo": {"condition": "service_healthy"},
+            f"kafka-{node}-provision": {"condition": "service_completed_successfully"}}, name
+        assert SERVICES[f"kafka-{node}-provision"]["depends_on"] == {
+            f"kafka-{node}": {"condition": "service_healthy"}}
+        assert command_of(SERVICES[f"kafka-{node}-provision"])[-2:] == ["--node", node]
+        assert SERVICES[f"kafka-{node}"]["depends_on"] == {
+            "security-setup": {"condition": "service_completed_successfully"}}
 
 
 def test_a_city_profile_runs_that_city_its_broker_its_link_and_its_database_only():
     for city in CITIES:
         assert profile(city) == {f"{city}-enrollment", f"{city}-sessions", "mongo",
-                                 f"kafka-{city}", f"{city}-link", f"{city}-link-config"}, city
+                                 f"kafka-{city}", f"kafka-{city}-provision", f"{city}-link",
+                                 "security-setup"}, city
 
 
 def test_the_national_profile_runs_the_broker_the_database_and_the_aggregator_only():
-    assert profile("national") == {"kafka-national", "mongo", "national-evaluation"}
+    assert profile("national") == {"kafka-national", "kafka-national-provision", "mongo",
+                                   "national-evaluation", "security-setup"}
 
 
 def test_the_all_profile_runs_everything_and_no_service_starts_without_a_profile():

@@ -193,3 +193,24 @@ def test_status_gives_a_services_own_reason_for_failing(monkeypatch):
     assert federation.http_health("http://127.0.0.1:1") == (
         "GET /health answered 503: kafka refused: Topic bangkom.palu.insights is not authorized "
         "for this client (Kafka principal User:palu-sessions)")
+
+
+def test_why_a_process_ended_is_read_from_the_end_of_its_log(tmp_path):
+    import json
+
+    from deploy.local.federation import last_error
+
+    log = tmp_path / "palu-enrollment.log"
+    lines = [{"level": "INFO", "message": "started"},
+             {"level": "ERROR", "message": "Unable connect to node 1 (Kafka principal "
+                                           "User:palu-enrollment): authentication failed"},
+             {"level": "ERROR", "message": "some later error"},
+             {"level": "ERROR", "message": "Application startup failed. Exiting."}]
+    log.write_text("not json: a traceback line\n" + "".join(json.dumps(e) + "\n" for e in lines))
+    # the refusal names who was refused: preferred to any later error
+    assert last_error(log).startswith("Unable connect to node 1 (Kafka principal User:palu-enrollment)")
+    log.write_text("".join(json.dumps(e) + "\n" for e in (lines[0], lines[2], lines[3])))
+    assert last_error(log) == "some later error"
+    log.write_text(json.dumps(lines[0]) + "\n")
+    assert last_error(log) is None
+    assert last_error(tmp_path / "absent.log") is None
