@@ -106,6 +106,10 @@ class NationalIngest:
                     # reloading from the deltas afterwards is always right: they are the truth
                     self._kafka_outage.failed(f"{exc}; consuming again in 5 s")
                     await asyncio.sleep(5)
+                except Exception:  # noqa: BLE001 - a bug must not end the ingest for good
+                    log.exception("national ingest failed; reloading the stored figures and "
+                                  "consuming again in 5 s")
+                    await asyncio.sleep(5)
         finally:
             await self.close()
 
@@ -242,8 +246,12 @@ class NationalIngest:
                     and not await _at_end(consumer, tp)):
                 continue
             await self._write(tp, batch)
-            del self._batches[tp]
-            commits[tp] = batch.last + 1
+            # A rebalance during the write (the broker went away, the group was rejoined) may
+            # have revoked the partition and dropped its batch already: the batch is stored and
+            # the mark moved, so a reassigned partition resumes after it and counts nothing twice.
+            self._batches.pop(tp, None)
+            if tp in consumer.assignment():
+                commits[tp] = batch.last + 1
         if commits and self._commit_offsets:
             try:
                 await consumer.commit(commits)

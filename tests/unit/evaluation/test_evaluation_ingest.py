@@ -127,3 +127,44 @@ async def test_a_dead_letter_redelivered_for_a_city_consumer_is_not_counted_agai
     expected = apply_all(decode(r.value) for r in [*log, to_nation])
     assert q.national(ingest.figures) == q.national(expected)
     assert ingest.marks[(topic, 0)] == len(log) + 1  # read past both all the same
+
+
+class _Consumer:
+    """What _write_due asks of the consumer; `assigned` is what the group gives it now."""
+
+    def __init__(self, assigned):
+        self.assigned, self.commits = set(assigned), []
+
+    def assignment(self):
+        return set(self.assigned)
+
+    async def commit(self, offsets):
+        self.commits.append(dict(offsets))
+
+
+async def test_a_partition_revoked_while_its_batch_is_written_is_counted_once_and_not_committed():
+    """The national broker stopped: the group is rejoined while a batch is being stored, and
+    the revocation drops that batch. The write still counts it once; it commits no offset for a
+    partition it no longer has, and when the partition comes back nothing is counted again."""
+    topic, log = _partition_log()
+    tp = TopicPartition(topic, 0)
+    store = FakeStore()
+    ingest = _ingest(store)
+    await ingest.load(Generation(0, False))
+    consumer = _Consumer([tp])
+    stored = store.write
+
+    async def write_during_a_rebalance(**kwargs):
+        await stored(**kwargs)
+        ingest._batches.pop(tp, None)  # on_partitions_revoked, as the listener does
+        consumer.assigned.clear()
+
+    store.write = write_during_a_rebalance
+    await ingest._reduce(tp, log[:300])
+    ingest._batches[tp].records = 10 ** 6  # full: written now
+    await ingest._write_due(consumer)  # raised KeyError before, and the ingest task died
+    assert consumer.commits == [] and tp not in ingest._batches
+    store.write = stored
+    await _poll_and_write(ingest, tp, log)  # reassigned: resumes from the stored mark
+    assert q.national(ingest.figures) == q.national(apply_all(decode(r.value) for r in log))
+    assert sorted(d["first"] for d in store.docs.values()) == [0, 300]
