@@ -107,7 +107,7 @@ def bench(
             results["freshness"] = asyncio.run(
                 _freshness(kafka.bootstrap, ferretdb.url, root, rate, freshness_seconds,
                            session_size))
-        except Exception as exc:  # keep (a), (b), (c): they took minutes to measure
+        except Exception as exc:  # noqa: BLE001 - keep (a), (b), (c): they took minutes
             results["freshness"] = {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         ferretdb.stop()
@@ -167,7 +167,8 @@ def _ceiling(p: dict) -> dict:
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     wall = time.perf_counter() - began
     lines = [line for line in out.splitlines() if "," in line]
-    row = dict(zip([h.strip() for h in lines[0].split(",")], [v.strip() for v in lines[-1].split(",")]))
+    row = dict(zip([h.strip() for h in lines[0].split(",")], [v.strip() for v in lines[-1].split(",")],
+                   strict=False))
     return {"events": int(row["data.consumed.in.nMsg"]),
             # nMsg.sec counts from the consumer's start, rebalance included; JVM start excluded
             "events_per_s": float(row["nMsg.sec"]), "fetch_events_per_s": float(row["fetch.nMsg.sec"]),
@@ -252,7 +253,7 @@ async def _startup(p: dict) -> dict:
     store = DeltaStore(client["bench_startup"])
     offsets: dict[str, int] = {}
     records = generate(p["cities"], seed=p["seed"], staff=p["staff"])
-    for record, _ in zip(records, range(p["deltas"])):
+    for record, _ in zip(records, range(p["deltas"]), strict=False):  # the first `deltas`
         delta = Figures()
         delta.apply(*decode(record.value))
         offset = offsets[record.topic] = offsets.get(record.topic, -1) + 1
@@ -333,7 +334,7 @@ async def _freshness(bootstrap: str, mongo: str, root: Path, rate: float, second
                     "nominated_by": "self"})
                 r.raise_for_status()
             await asyncio.wait_for(watcher, 120)
-        latencies = sorted(s - t for s, t in zip(seen, sent))
+        latencies = sorted(s - t for s, t in zip(seen, sent, strict=False))
         floor = await _kafka_round_trip(bootstrap, rate, total)
         return {"posts": total, "rate_per_s": rate, "session_size": session_size,
                 **_percentiles(latencies, "api_to_national"),

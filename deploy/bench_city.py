@@ -110,7 +110,7 @@ def bench_city(
                       {"Authorization": f"Bearer {tokens[CITY]['operator']}"}, results)
         try:
             asyncio.run(run.all(staff, years, sessions_per_year, import_rows, samples, cohort, rate))
-        except Exception as error:  # keep what was measured before it
+        except Exception as error:  # noqa: BLE001 - keep what was measured before it
             results["error"] = f"{type(error).__name__}: {error}"
             console.print(f"[red]stopped:[/] {results['error']}")
     finally:

@@ -103,7 +103,7 @@ class _City:
         stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
         self.out.append((stamp, stream, subject.encode(), {
             "specversion": "1.0",
-            "id": "%032x" % self.rng.getrandbits(128),
+            "id": f"{self.rng.getrandbits(128):032x}",
             "source": f"/bangkom/{self.city}/{stream}",
             "type": f"bangkom.{etype}.v1",
             "time": stamp,
@@ -289,7 +289,7 @@ class _City:
                     })
             if rng.random() < 0.8:
                 self.emit(self.at(end, 16), "sessions", "feedback.submitted", subject, {
-                    "session_id": sid, "feedback_id": "%016x" % rng.getrandbits(64),
+                    "session_id": sid, "feedback_id": f"{rng.getrandbits(64):016x}",
                     "content": _score(rng, quality), "speaker": _score(rng, quality + 0.2),
                     "method": _score(rng, quality - 0.2), "relevance": _score(rng, quality),
                 })
@@ -325,7 +325,7 @@ class _City:
 
 def _pick(rng: random.Random, weighted: dict | tuple) -> str:
     items = weighted.items() if isinstance(weighted, dict) else weighted
-    names, weights = zip(*((n, w[0] if isinstance(w, tuple) else w) for n, w in items))
+    names, weights = zip(*((n, w[0] if isinstance(w, tuple) else w) for n, w in items), strict=True)
     return rng.choices(names, weights)[0]
 
 

@@ -409,7 +409,7 @@ def _staff(rng: random.Random, programme: Programme, today: dt.date) -> list[Per
         drawn.append((unit, nip, appointed, name))
     # The longest-serving person of each unit heads it and supervises the others.
     heads: dict[str, str] = {}
-    for unit, nip, appointed, _ in sorted(drawn, key=lambda d: (d[2], d[1])):
+    for unit, nip, _appointed, _ in sorted(drawn, key=lambda d: (d[2], d[1])):
         heads.setdefault(unit, nip)
     people = []
     for unit, nip, appointed, name in drawn:

@@ -62,7 +62,7 @@ def create_api(
         if health is not None:
             try:
                 await health(app)
-            except Exception:
+            except Exception:  # noqa: BLE001 - any failure of the check is 503
                 database = False
         refused = REFUSALS.current()  # within the last minute (shared.kafka_auth)
         body = {"status": "ok" if database and not refused else "degraded", "node": settings.node,

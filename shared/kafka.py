@@ -188,7 +188,7 @@ async def _deadletter(
             break
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported, retried with backoff
             outage.failed(exc)
             await asyncio.sleep(min(0.5 * 2**attempt, 30.0))
             attempt += 1
@@ -221,7 +221,7 @@ async def report_lag(settings: Settings, groups: Sequence[str], every_seconds: f
                 outage.succeeded()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a gauge must not end the consumer
                 outage.failed(f"consumer lag not measured: {exc}")
             await asyncio.sleep(every_seconds)
     finally:  # however it ends (cancelled at shutdown, mostly), close both clients

@@ -230,7 +230,7 @@ class Relay:
                     continue  # more may be waiting: drain before sleeping
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # broker or database down: keep the events, try again
+            except Exception as exc:  # noqa: BLE001 - broker or database down: keep them, retry
                 self._outage.failed(f"{type(exc).__name__}: {exc}")
                 # Part of the failed page may be in the log already: start over as after a
                 # crash, re-reading the topic tail so nothing is published twice.
@@ -239,7 +239,7 @@ class Relay:
                     producer, self._producer = self._producer, None
                     try:
                         await producer.stop()
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - it is replaced anyway
                         pass
                 metrics.OUTBOX_RELAY_ERRORS.labels(self.settings.node, self.service).inc()
                 await asyncio.sleep(backoff)
@@ -297,7 +297,7 @@ class Relay:
                 self._fault("relay-after-publish")
             gate = asyncio.Semaphore(CONCURRENT)
 
-            async def remove(doc: dict[str, Any]) -> int:
+            async def remove(doc: dict[str, Any], coll=coll, gate=gate) -> int:
                 async with gate:
                     return await self._remove_published(coll, doc)
 
@@ -328,7 +328,7 @@ class Relay:
                 await self.measure_backlog()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the database down: the error counter tells, try later
+            except Exception as exc:  # noqa: BLE001 - database down: the counter tells, retry
                 log.warning("outbox backlog not measured: %s", exc)
             await asyncio.sleep(self.settings.outbox_gauge_seconds)
 

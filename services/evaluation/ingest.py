@@ -106,7 +106,7 @@ class NationalIngest:
                     # reloading from the deltas afterwards is always right: they are the truth
                     self._kafka_outage.failed(f"{exc}; consuming again in 5 s")
                     await asyncio.sleep(5)
-                except Exception:  # noqa: BLE001 - a bug must not end the ingest for good
+                except Exception:  # a bug must not end the ingest for good
                     log.exception("national ingest failed; reloading the stored figures and "
                                   "consuming again in 5 s")
                     await asyncio.sleep(5)

@@ -152,7 +152,7 @@ async def test_sigkills_during_the_replay_change_no_figure(infra, national):
     for key, ranges in spans.items():
         ranges.sort()
         assert ranges[0][0] == 0, key
-        for (_, last), (first, _) in zip(ranges, ranges[1:]):
+        for (_, last), (first, _) in zip(ranges, ranges[1:], strict=False):
             assert first == last + 1, f"{key}: {ranges}"
         stored += ranges[-1][1] + 1
     assert stored == total

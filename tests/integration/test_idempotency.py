@@ -90,7 +90,7 @@ def test_retries_with_the_same_key_after_a_stalled_database_leave_exactly_one_re
                 assert "not known" in during.json()["message"], during.text
             answers[kind] = (during, retried(send), retried(send))
 
-        for kind, (during, first, again) in answers.items():
+        for kind, (_during, first, again) in answers.items():
             assert first.status_code in (200, 201), (kind, first.text)
             assert again.status_code == 200 and again.json() == first.json(), kind
         titles = [s["title"] for s in http.get(f"{sessions.url}/sessions").json()]

@@ -40,7 +40,7 @@ def entries(proc) -> list[dict]:
         try:
             parsed.append(json.loads(line))
         except ValueError:
-            raise AssertionError(f"{proc.log_path.name} line {number} is not JSON: {line[:200]}")
+            raise AssertionError(f"{proc.log_path.name} line {number} is not JSON: {line[:200]}") from None
     return parsed
 
 

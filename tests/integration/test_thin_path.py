@@ -88,9 +88,9 @@ async def _thin_path(infra, national, nodes) -> None:
         assert r.status_code in (200, 201), r.text
 
         # The enrollment node learns the session from the sessions topic, not from its database.
-        await asyncio.to_thread(wait_for, f"{city} catalogue", lambda: any(
-            s["session_id"] == session_id for s in httpx.get(
-                f"{enrollment.url}/sessions", headers=auth, timeout=10).json()["items"]))
+        await asyncio.to_thread(wait_for, f"{city} catalogue", lambda sid=session_id, url=enrollment.url, auth=auth: any(
+            s["session_id"] == sid for s in httpx.get(
+                f"{url}/sessions", headers=auth, timeout=10).json()["items"]))
         r = httpx.post(f"{enrollment.url}/enrollments", headers=auth, timeout=10,
                        json={"session_id": session_id, "nip": nip, "nominated_by": "supervisor"})
         assert r.status_code == 201, r.text

@@ -86,4 +86,5 @@ def test_local_config_scrapes_every_port_of_the_local_federation():
         8031: ("palu", "enrollment"), 8032: ("palu", "sessions"),
         8041: ("pematangsiantar", "enrollment"), 8042: ("pematangsiantar", "sessions"),
     }
-    assert {int(t.rsplit(":", 1)[1]): (l["city"], l["service"]) for t, l in targets.items()} == expected
+    assert {int(t.rsplit(":", 1)[1]): (labels["city"], labels["service"])
+            for t, labels in targets.items()} == expected

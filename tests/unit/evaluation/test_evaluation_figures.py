@@ -182,7 +182,7 @@ class TestMerge:
         expected = q.national(apply_all(events))
         rng = random.Random(3)
         cuts = sorted(rng.sample(range(1, len(events)), 40))
-        chunks = [events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)])]
+        chunks = [events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)], strict=True)]
         rng.shuffle(chunks)  # partitions interleave arbitrarily
         total = Figures()
         for chunk in chunks:

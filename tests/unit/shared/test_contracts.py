@@ -2,6 +2,7 @@ import datetime as dt
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from shared.events import (
     EVENT_TYPES, ContractError, EnrollmentCreated, Envelope, SessionScheduled, decode,
@@ -43,7 +44,7 @@ def test_every_type_string_carries_its_major_version():
 
 
 def test_payloads_are_immutable():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         enrollment().unit = "other"  # type: ignore[misc]
 
 

@@ -107,7 +107,7 @@ def _integers(schema, spec, where):
     if schema.get("type") == "integer":
         yield where, schema
     for key in ("anyOf", "oneOf", "allOf"):
-        for i, sub in enumerate(schema.get(key, [])):
+        for sub in schema.get(key, []):
             yield from _integers(sub, spec, where)
     for name, sub in schema.get("properties", {}).items():
         yield from _integers(sub, spec, f"{where}.{name}")
