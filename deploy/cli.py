@@ -134,6 +134,66 @@ def status() -> None:
         raise _fail(f"{down_count} of {len(rows)} components are not up")
 
 
+city_app = typer.Typer(help="The federation's cities: add one to the running federation, list them.",
+                       no_args_is_help=True)
+app.add_typer(city_app, name="city")
+
+
+@city_app.command("add")
+def city_add(slug: str = typer.Argument(..., help="the city's slug, e.g. kota-batu"),
+             name: str = typer.Option("", "--name", help='e.g. "Kota Batu"')) -> None:
+    """Join a city to the running local federation: its broker, topics, link, credentials,
+    ACLs, tokens and two services; the nation picks it up without a restart."""
+    from deploy.local.federation import CityError, Federation
+    from deploy.local.infra import SetupError
+    from deploy.local.process import StartupError
+
+    federation = Federation(console=err)
+    try:
+        federation.add_city(slug, name)
+        federation.wait_links()
+    except CityError as error:
+        raise _fail(f"{error} (nothing was changed)", 2) from None
+    except (StartupError, SetupError) as error:
+        raise _fail(f"{error}\nthe city was taken out of the configuration again; logs: "
+                    f"{federation.state.logs}") from None
+    spec = {s.service: s.url for s in federation.services if s.node == slug}
+    tokens = federation.tokens()[slug]
+    console.print(f"[green]✓[/] {slug} joined: enrollment {spec['enrollment']}, sessions "
+                  f"{spec['sessions']}, broker {federation.bootstrap(slug)}", highlight=False)
+    for role, token in tokens.items():
+        console.print(f"  {slug:<16} {role:<9} {token}", soft_wrap=True, highlight=False)
+
+
+@city_app.command("list")
+def city_list() -> None:
+    """Every city of this run directory with its broker, services and link (exits 1 when any
+    of them is not up)."""
+    from rich.table import Table
+
+    from deploy.local.federation import Federation
+
+    federation = Federation(console=err)
+    rows = {row["name"]: row for row in federation.status()}
+    table = Table(title=f"Cities of the local federation ({len(federation.cities)})")
+    for column in ("city", "name", "broker", "enrollment", "sessions", "link up", "link down"):
+        table.add_column(column, overflow="fold")
+    failing = 0
+    for entry in federation.state.city_entries():
+        city = entry["slug"]
+        cells = [rows.get(federation.broker_name(city), {}).get("health", "-"),
+                 rows.get(f"{city}-enrollment", {}).get("health", "-"),
+                 rows.get(f"{city}-sessions", {}).get("health", "-"),
+                 rows.get(f"link {city}→national", {}).get("health", "-"),
+                 rows.get(f"link national→{city}", {}).get("health", "-")]
+        failing += any(cell not in ("up", "-") and not cell.startswith("up") for cell in cells)
+        table.add_row(city, entry["name"],
+                      *(f"[green]{c}[/]" if c.startswith("up") else f"[red]{c}[/]" for c in cells))
+    console.print(table)
+    if failing:
+        raise _fail(f"{failing} of {len(federation.cities)} cities have a part that is not up")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
     """Set up, then run pytest with any extra arguments (`bangkom test -k enroll -x`)."""

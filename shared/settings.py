@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # National only: "city:sha256hex" entries, comma separated: the cities' tokens it accepts,
     # each for that city's own person ids and nothing else (services/evaluation/api.py).
     city_token_hashes: str = ""
+    # The same entries in a file, one per line or comma separated, read at each request: a
+    # city joined while the nation runs (`bangkom city add`) is admitted without a restart.
+    city_token_hashes_file: str = ""
     outbox_poll_seconds: float = 0.2
     # How often the outbox gauges count every pending event (a query on the `_pending` index).
     outbox_gauge_seconds: float = 10.0

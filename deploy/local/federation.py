@@ -21,6 +21,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -42,7 +43,7 @@ from deploy.local.process import (
     port_holders, port_open, run_coroutine, stop_group, working_dir,
 )
 from deploy.local.security import (BrokerSecurity, apply_acls, city_local_acls, city_principals,
-                                   link_acls,
+                                   link_acls, set_scram_passwords,
                                    link_principal, national_acls, national_alias,
                                    national_city_acls, service_principal)
 from shared.http import hash_token
@@ -61,6 +62,34 @@ POSTGRES_PORT = 15432
 PROMETHEUS_PORT = 9090
 PROMETHEUS_CONFIG = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 ROLES = ("operator", "viewer")
+
+
+CITIES_FILE = "cities.json"  # the run directory's cities: the demo's four until `city add`
+CITY_TOKEN_HASHES_FILE = "city-token-hashes"
+CITY_SLUG = re.compile(r"[a-z][a-z0-9-]{1,40}")  # Settings.node's pattern
+MAX_CITIES = 50  # city n's ports: 80n1, 80n2 and KAFKA_PORT + 100 n (19092 + 100 n + 1 < 25000)
+
+
+def demo_city_name(slug: str) -> str:
+    return f"Kota {slug.replace('-', ' ').title()}"
+
+
+def city_problem(slug: str, existing: tuple[str, ...]) -> str | None:
+    """Why `slug` cannot be a new city, or None."""
+    if not CITY_SLUG.fullmatch(slug):
+        return (f"city {slug!r}: not a valid name (2 to 41 characters: lower-case letters, "
+                "digits and '-', starting with a letter; e.g. 'kota-batu')")
+    if slug == NATIONAL:
+        return f"city {slug!r}: '{NATIONAL}' is the national node, not a city"
+    if slug in existing:
+        return f"city {slug!r}: already in this federation"
+    if len(existing) >= MAX_CITIES:
+        return f"city {slug!r}: this local federation has room for {MAX_CITIES} cities"
+    return None
+
+
+class CityError(ValueError):
+    """`city add` refused: the message says why; nothing was changed."""
 
 
 def port_offset() -> int:
@@ -83,46 +112,46 @@ class ServiceSpec:
         return f"http://127.0.0.1:{self.port}"
 
 
-def layout(offset: int = 0) -> list[ServiceSpec]:
+def layout(offset: int = 0, cities: tuple[str, ...] = CITIES) -> list[ServiceSpec]:
     specs = [ServiceSpec(NATIONAL, "evaluation", 8001 + offset)]
-    for number, city in enumerate(CITIES, start=1):  # salatiga 801x, sawahlunto 802x, ...
+    for number, city in enumerate(cities, start=1):  # salatiga 801x, sawahlunto 802x, ...
         specs += [ServiceSpec(city, "enrollment", 8000 + offset + 10 * number + 1),
                   ServiceSpec(city, "sessions", 8000 + offset + 10 * number + 2)]
     return specs
 
 
 
-def federation_topics() -> list[str]:
+def federation_topics(cities: tuple[str, ...] = CITIES) -> list[str]:
     """Every topic of the federation on one broker (`--single-broker`, the test fixtures)."""
     streams = (*UPLINK_STREAMS, "insights")
-    return [*(topic(city, s) for city in CITIES for s in streams),
-            *(deadletter_topic(city) for city in CITIES), deadletter_topic(NATIONAL)]
+    return [*(topic(city, s) for city in cities for s in streams),
+            *(deadletter_topic(city) for city in cities), deadletter_topic(NATIONAL)]
 
 
-def broker_topics(node: str) -> list[str]:
+def broker_topics(node: str, cities: tuple[str, ...] = CITIES) -> list[str]:
     """The topics on one node's own broker: a city's streams and dead letters; at the nation,
     the mirrored copies of every city's streams, the insights it sends, its dead letters."""
     streams = (*UPLINK_STREAMS, "insights")
     if node == NATIONAL:
-        return [*(topic(city, s) for city in CITIES for s in streams), deadletter_topic(NATIONAL)]
+        return [*(topic(city, s) for city in cities for s in streams), deadletter_topic(NATIONAL)]
     return [*(topic(node, s) for s in streams), deadletter_topic(node)]
 
 
-def broker_acls(node: str) -> list:
+def broker_acls(node: str, cities: tuple[str, ...] = CITIES) -> list:
     """The rules of `node`'s own broker in the federation (docker compose's too): a city's
     services and its link there; at the nation, every city's link and the evaluation."""
     if node == NATIONAL:
-        return [*(a for city in CITIES for a in (
+        return [*(a for city in cities for a in (
                     *national_city_acls(city),
                     *link_acls(city, cluster="national", exactly_once=True))),
                 *national_acls()]
     return [*city_local_acls(node), *link_acls(node, cluster="city")]
 
 
-def broker_principals(node: str) -> list[str]:
+def broker_principals(node: str, cities: tuple[str, ...] = CITIES) -> list[str]:
     """The SCRAM users of `node`'s own broker besides the operator and the brokers."""
     if node == NATIONAL:
-        return [service_principal(NATIONAL, "evaluation"), *map(link_principal, CITIES)]
+        return [service_principal(NATIONAL, "evaluation"), *map(link_principal, cities)]
     return city_principals(node)
 
 
@@ -225,8 +254,9 @@ class PrometheusServer(ManagedProcess):
 
     name = "prometheus"
 
-    def __init__(self, *, port: int, data_dir: Path, log_dir: Path) -> None:
-        self.port, self.data_dir = port, data_dir
+    def __init__(self, *, port: int, data_dir: Path, log_dir: Path,
+                 config: Path = PROMETHEUS_CONFIG) -> None:
+        self.port, self.data_dir, self.config = port, data_dir, config
         super().__init__(log_path=log_dir / "prometheus.log")
 
     @property
@@ -238,7 +268,7 @@ class PrometheusServer(ManagedProcess):
         return shutil.which("prometheus") is not None and PROMETHEUS_CONFIG.exists()
 
     def command(self) -> list[str]:
-        return ["prometheus", f"--config.file={PROMETHEUS_CONFIG}",
+        return ["prometheus", f"--config.file={self.config}",
                 f"--storage.tsdb.path={self.data_dir}",
                 f"--web.listen-address=127.0.0.1:{self.port}"]
 
@@ -290,6 +320,23 @@ class RunState:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    def city_entries(self) -> list[dict[str, str]]:
+        """[{"slug", "name"}] in the order their ports were given (the demo's four by default)."""
+        try:
+            return json.loads((self.root / CITIES_FILE).read_text())["cities"]
+        except FileNotFoundError:
+            return [{"slug": city, "name": demo_city_name(city)} for city in CITIES]
+
+    def cities(self) -> tuple[str, ...]:
+        return tuple(entry["slug"] for entry in self.city_entries())
+
+    def set_cities(self, entries: list[dict[str, str]]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / CITIES_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"cities": entries}, indent=2) + "\n")
+        tmp.replace(path)
 
     def components(self) -> dict[str, dict[str, Any]]:
         try:
@@ -348,6 +395,17 @@ class RunState:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "topology").write_text(topology + "\n")
 
+    def write_secret(self, name: str, text: str) -> Path:
+        """Replace `name` under .run at once with `text`, readable only by its owner."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / name
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(text)
+        tmp.replace(path)
+        return path
+
     def secret_json(self, name: str, make) -> Any:
         """A JSON file under .run made once, readable only by its owner."""
         path = self.root / name
@@ -372,7 +430,8 @@ class Federation:
         self.console = console or Console()
         self.state = state or RunState()
         self.offset = port_offset() if offset is None else offset
-        self.services = layout(self.offset)
+        self.cities = self.state.cities()
+        self.services = layout(self.offset, self.cities)
         recorded = self.state.topology()
         if single_broker is None:
             single_broker = recorded == "single-broker"
@@ -403,7 +462,7 @@ class Federation:
         if self.secure and self._security is None:
             principals = [service_principal(s.node, s.service) for s in self.services]
             if not self.single_broker:
-                principals += [link_principal(city) for city in CITIES]
+                principals += [link_principal(city) for city in self.cities]
             self._security = BrokerSecurity.prepare(self.security_dir, principals)
         return self._security
 
@@ -423,10 +482,10 @@ class Federation:
     def acls(self, node: str) -> list:
         """The rules of `node`'s broker (on the one shared broker: every node's)."""
         if self.single_broker:
-            return [*(a for city in CITIES
+            return [*(a for city in self.cities
                       for a in (*city_local_acls(city), *national_city_acls(city))),
                     *national_acls()]
-        return broker_acls(node)
+        return broker_acls(node, self.cities)
 
     @property
     def topology(self) -> str:
@@ -438,7 +497,7 @@ class Federation:
     def broker_port(self, node: str) -> int:
         if self.single_broker or node == NATIONAL:
             return self.kafka_port
-        return self.kafka_port + CITY_BROKER_STEP * (CITIES.index(node) + 1)
+        return self.kafka_port + CITY_BROKER_STEP * (self.cities.index(node) + 1)
 
     def bootstrap(self, node: str) -> str:
         """The broker a node's services are given: its own (or the one shared broker)."""
@@ -446,7 +505,7 @@ class Federation:
 
     def brokers(self) -> list[str]:
         """The nodes that run a broker (the nation first)."""
-        return [NATIONAL] if self.single_broker else [NATIONAL, *CITIES]
+        return [NATIONAL] if self.single_broker else [NATIONAL, *self.cities]
 
     def ports(self) -> dict[str, list[int]]:
         """Each component's ports."""
@@ -460,7 +519,7 @@ class Federation:
                 "prometheus": [self.prometheus_port]}
 
     def tokens(self) -> dict[str, dict[str, str]]:
-        return self.state.secret_json("tokens.json", lambda: new_tokens([NATIONAL, *CITIES]))
+        return self.state.secret_json("tokens.json", lambda: new_tokens([NATIONAL, *self.cities]))
 
     def pseudonym_secret(self) -> str:
         # One secret for every node, so a person has the same id in every city.
@@ -494,6 +553,52 @@ class Federation:
             # Leave nothing half-started behind; the logs stay in .run/logs.
             for name in reversed(started):
                 self._stop(name)
+            raise
+
+    def add_city(self, slug: str, name: str = "") -> None:
+        """Join a new city to the running federation: its node configuration, credentials
+        (its services', its link's, a SCRAM user for the link at the nation), tokens, broker,
+        topics on it and at the nation, ACLs on both, its link (MirrorMaker restarts with one
+        more city: its copies are exactly once, a restart loses and repeats nothing) and its
+        services. The evaluation finds the city's topics by pattern: it is not restarted.
+        Bad input raises CityError and changes nothing; a failure while starting stops what
+        was started and takes the city out of the configuration again."""
+        problem = city_problem(slug, self.cities)
+        if problem is None and name and not (2 <= len(name) <= 80 and name.isprintable()):
+            problem = f"--name {name!r}: 2 to 80 printable characters"
+        if problem is None and self.single_broker:
+            problem = "this run directory runs --single-broker: a city joins the federated topology"
+        if problem is None and not self.state.alive(self.broker_name(NATIONAL)):
+            problem = "the federation is not running: `bangkom up` first"
+        if problem:
+            raise CityError(problem)
+        entries = self.state.city_entries()
+        self.state.set_cities([*entries, {"slug": slug, "name": name or demo_city_name(slug)}])
+        self.cities = self.state.cities()
+        self.services = layout(self.offset, self.cities)
+        self._security = None  # the new principals get their passwords
+        try:
+            own = {self.broker_name(slug), f"{slug}-enrollment", f"{slug}-sessions"}
+            busy = [f"{port} ({component})" for component, ports in self.ports().items()
+                    if component in own for port in ports if port_holders(port)]
+            if busy:
+                raise CityError(f"city {slug!r}: its ports are taken: {', '.join(busy)}")
+            tokens = self.tokens()
+            if slug not in tokens:
+                tokens |= new_tokens([slug])
+                self.state.write_secret("tokens.json", json.dumps(tokens, indent=2))
+                self.write_city_token_hashes()
+            if self.security is not None:  # the nation's broker was formatted without its link
+                link = link_principal(slug)
+                set_scram_passwords(self.kafka_admin(NATIONAL),
+                                    {link: self.security.credentials[link]})
+            self._stop("mirrormaker")  # started again by up() with the new city's link
+            self.up()
+            self._reload_prometheus()
+        except BaseException:
+            self.state.set_cities(entries)
+            self.cities = self.state.cities()
+            self.services = layout(self.offset, self.cities)
             raise
 
     def clear_leftovers(self) -> list[int]:
@@ -560,7 +665,8 @@ class Federation:
             self.console.print(f"[green]✓[/] {broker.name} on {broker.bootstrap}")
         with self.console.status("Creating topics"):
             for node in self.brokers():
-                names = federation_topics() if self.single_broker else broker_topics(node)
+                names = (federation_topics(self.cities) if self.single_broker
+                         else broker_topics(node, self.cities))
                 run_coroutine(lambda n=node, t=names: ensure_topics(self.kafka_admin(n), t,
                                                                     PARTITIONS), timeout=60)
         if self.security is not None:
@@ -572,7 +678,7 @@ class Federation:
         mirror = None
         if not self.single_broker and not self.state.alive("mirrormaker"):
             mirror = MirrorMaker(
-                LinkSpec({city: self.bootstrap(city) for city in CITIES}, self.kafka_bootstrap,
+                LinkSpec({city: self.bootstrap(city) for city in self.cities}, self.kafka_bootstrap,
                          clients=self._link_clients()),
                 data_dir=root / "mirrormaker", log_dir=self.state.logs,
                 rest_port=self.mirror_port)
@@ -617,12 +723,19 @@ class Federation:
         if self.security is None:
             return None
         return {alias: Settings(**self.security.settings(link_principal(city), self.bootstrap(node)))
-                for city in CITIES
+                for city in self.cities
                 for alias, node in ((city, city), (national_alias(city), NATIONAL))}
+
+    def write_city_token_hashes(self) -> Path:
+        """The cities' tokens the nation admits for their own person ids (re-read each request)."""
+        return self.state.write_secret(CITY_TOKEN_HASHES_FILE,
+                                       city_token_hashes(self.tokens()).replace(",", "\n") + "\n")
 
     def _service(self, spec: ServiceSpec) -> ServiceProcess:
         tokens = self.tokens()
-        extra = {"city_token_hashes": city_token_hashes(tokens)} if spec.node == NATIONAL else {}
+        extra = {}
+        if spec.node == NATIONAL:  # a file, so that `city add` needs no restart of the nation
+            extra["city_token_hashes_file"] = str(self.write_city_token_hashes())
         if self.security is not None:  # its own principal, and nothing else
             extra |= self.security.settings(service_principal(spec.node, spec.service),
                                             self.bootstrap(spec.node))
@@ -651,7 +764,7 @@ class Federation:
         except BaseException:
             self._stop("mirrormaker")
             raise
-        self.console.print(f"[green]✓[/] MirrorMaker: {len(CITIES)} cities linked with the "
+        self.console.print(f"[green]✓[/] MirrorMaker: {len(self.cities)} cities linked with the "
                            "nation (events up exactly once, insights down)")
 
     def _start_prometheus(self, started: list[str]) -> None:
@@ -671,7 +784,7 @@ class Federation:
                                "program: the federation runs without its own Prometheus")
             return
         prometheus = PrometheusServer(port=self.prometheus_port, data_dir=self.state.root / "prometheus",
-                                      log_dir=self.state.logs)
+                                      log_dir=self.state.logs, config=self.write_prometheus_config())
         try:
             self._start(prometheus, "prometheus", prometheus.url, started)
         except StartupError as error:
@@ -679,6 +792,31 @@ class Federation:
             self.console.print(str(error), markup=False, highlight=False)
             self.state.forget("prometheus")
             started.remove("prometheus")
+
+    def prometheus_config(self) -> dict:
+        """deploy/prometheus/prometheus.yml with a target for each service of this run
+        directory's cities (the same nine as the file until `city add`)."""
+        import yaml
+
+        config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+        config["rule_files"] = [str(PROMETHEUS_CONFIG.parent / name)
+                                for name in config.get("rule_files", [])]
+        job = next(j for j in config["scrape_configs"] if j["job_name"] == "bangkom")
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{s.port}"],
+                                  "labels": {"city": s.node, "service": s.service}}
+                                 for s in self.services]
+        return config
+
+    def write_prometheus_config(self) -> Path:
+        # JSON is YAML: Prometheus reads it as it is
+        return self.state.write_secret("prometheus.yml",
+                                       json.dumps(self.prometheus_config(), indent=2) + "\n")
+
+    def _reload_prometheus(self) -> None:
+        """A running Prometheus scrapes the cities of now (SIGHUP: it re-reads its file)."""
+        if self.state.alive("prometheus"):
+            self.write_prometheus_config()
+            os.kill(self.state.components()["prometheus"]["pid"], signal.SIGHUP)
 
     def _spawn(self, proc: ManagedProcess, name: str, address: str, started: list[str]) -> None:
         proc.spawn()
@@ -724,9 +862,10 @@ class Federation:
             end_processes(strays, timeout=15.0)
             stopped += [f"pid {pid}" for pid in strays]
         if wipe:
-            for sub in ("kafka", *(f"kafka-{node}" for node in (NATIONAL, *CITIES)),
+            for sub in ("kafka", *(f"kafka-{node}" for node in (NATIONAL, *self.cities)),
                         "mirrormaker", "ferretdb", "logs", "prometheus", "tokens.json",
-                        "secret.json", "topology", "security"):
+                        "secret.json", "topology", "security", CITIES_FILE, CITY_TOKEN_HASHES_FILE,
+                        "prometheus.yml"):
                 path = self.state.root / sub
                 if path.is_dir():
                     shutil.rmtree(path)
@@ -756,9 +895,10 @@ class Federation:
         from deploy.local.links import BEHIND_SECONDS, link_lag
 
         running = self.state.alive("mirrormaker")
-        flows = [(city, NATIONAL, city, [topic(city, s) for s in CITY_STREAMS]) for city in CITIES]
+        flows = [(city, NATIONAL, city, [topic(city, s) for s in CITY_STREAMS])
+                 for city in self.cities]
         flows += [(NATIONAL, city, national_alias(city), [topic(city, "insights")])
-                  for city in CITIES]
+                  for city in self.cities]
 
         def row(flow) -> dict[str, str]:
             source, target, alias, topics = flow
@@ -845,7 +985,7 @@ class Federation:
         for node in self.brokers():
             table.add_row(node if not self.single_broker else "", "kafka", self.bootstrap(node))
         if not self.single_broker:
-            table.add_row("", "mirrormaker", f"links {', '.join(CITIES)} with {NATIONAL}")
+            table.add_row("", "mirrormaker", f"links {', '.join(self.cities)} with {NATIONAL}")
         table.add_row("", "ferretdb", self.mongo_url)
         if self.state.alive("prometheus"):
             table.add_row("", "prometheus", f"http://127.0.0.1:{self.prometheus_port}")

@@ -13,6 +13,8 @@ another city. Writing is impossible: the figures come only from Kafka.
 from __future__ import annotations
 
 import hmac
+import logging
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -25,6 +27,7 @@ from shared.errors import NotFoundError
 from shared.events import CompetencyType, Method, Provider
 from shared.http import hash_token
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["national evaluation"])
 _bearer = HTTPBearer(auto_error=False)
 
@@ -232,9 +235,17 @@ async def get_city(request: Request, city: str, fig: Fig, f: Filt) -> dict:
 
 
 def city_token_table(settings) -> dict[str, str]:
-    """sha256 hex of a city's token -> that city, from `city:hash` entries."""
+    """sha256 hex of a city's token -> that city, from `city:hash` entries (the setting's and
+    its file's; a file that cannot be read admits no one more and is logged)."""
+    entries = settings.city_token_hashes
+    if settings.city_token_hashes_file:
+        try:
+            entries += "," + Path(settings.city_token_hashes_file).read_text().replace("\n", ",")
+        except OSError as error:
+            log.error("city token hashes not read from %s: %s", settings.city_token_hashes_file,
+                      error)
     table: dict[str, str] = {}
-    for item in filter(None, (p.strip() for p in settings.city_token_hashes.split(","))):
+    for item in filter(None, (p.strip() for p in entries.split(","))):
         city, _, digest = item.partition(":")
         if city and digest:
             table[digest.lower()] = city

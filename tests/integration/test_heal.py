@@ -437,6 +437,57 @@ async def test_every_component_killed_hard_is_brought_back_by_up(federation, top
         await _figures_match(fed, topic_records)
     print(f"healthy again after SIGKILL, seconds: {timings}")
 
-    done = await asyncio.to_thread(run_bangkom, env, "down")
+
+NEW_CITY = "batu"
+
+
+async def test_a_fifth_city_joins_the_running_federation_with_one_command(
+        federation, topic_records):
+    """`bangkom city add`: refused for bad input (nothing changed), then a new city joins the
+    running federation; its training year reaches the nation, which is not restarted, and
+    the nation's insight comes back to the city's own broker."""
+    fed, env = federation
+    evaluation = fed.state.components()["national-evaluation"]["pid"]
+    cities_file = fed.state.root / "cities.json"
+    for slug, reason in (("national", "national node"), ("palu", "already in"),
+                         ("Kota Batu", "not a valid name")):
+        refused = await asyncio.to_thread(run_bangkom, env, "city", "add", slug)
+        assert refused.returncode == 2 and reason in refused.stderr, refused.stderr[-2000:]
+        assert not cities_file.exists(), "a refused city changed the configuration"
+    began = time.monotonic()
+    done = await asyncio.to_thread(run_bangkom, env, "city", "add", NEW_CITY, "--name",
+                                   "Kota Batu", timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    print(f"city add took {time.monotonic() - began:.0f} s")
+    grown = Federation(console=Console(file=open(os.devnull, "w")), state=fed.state, offset=OFFSET)
+    assert grown.cities == (*CITIES, NEW_CITY)
+    listed = await asyncio.to_thread(run_bangkom, env, "city", "list")
+    assert listed.returncode == 0 and "Kota Batu" in listed.stdout, listed.stdout + listed.stderr
+    urls = {f"{s.node}/{s.service}": s.url for s in grown.services if s.node == NEW_CITY}
+    summary = await asyncio.to_thread(  # Sawahlunto's demo programme, run in the new city
+        demo.load, urls, {NEW_CITY: grown.tokens()[NEW_CITY]}, progress=False, strict=True,
+        programmes={NEW_CITY: "sawahlunto"})
+    completed = summary["cities"][NEW_CITY]["sessions_completed"]
+    deadline = time.monotonic() + 120
+    while (served := (await _served_cities(grown)).get(NEW_CITY, {})).get(
+            "sessions", {}).get("completed") != completed:
+        assert time.monotonic() < deadline, f"the nation shows {served.get('sessions')}"
+        await asyncio.sleep(1)
+    assert fed.state.components()["national-evaluation"]["pid"] == evaluation, "restarted"
+    national = next(s.url for s in grown.services if s.service == "evaluation")
+    async with httpx.AsyncClient(timeout=10) as http:  # the new city's own token is admitted
+        own = await http.get(f"{national}/cities/{NEW_CITY}/below-target", headers={
+            "Authorization": f"Bearer {grown.tokens()[NEW_CITY]['viewer']}"})
+    assert own.status_code == 200 and own.json()["city"] == NEW_CITY, own.text
+    deadline = time.monotonic() + 90
+    while not await topic_records(grown.kafka_admin(NEW_CITY), topic(NEW_CITY, "insights")):
+        assert time.monotonic() < deadline, f"no insight reached {NEW_CITY}"
+        await asyncio.sleep(2)
+    assert _unhealthy(grown) == {}
+
+
+def test_down_leaves_no_process_of_the_checkout(federation):
+    fed, env = federation
+    done = run_bangkom(env, "down")
     assert done.returncode == 0, done.stderr
     assert fed.state.own_processes() == []

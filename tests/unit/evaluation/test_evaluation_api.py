@@ -58,6 +58,23 @@ async def test_the_person_ids_go_only_to_their_own_city_with_its_token(client):
     assert own["city"] == CITY and len(own["person_ids"]) == 1
 
 
+
+async def test_a_city_written_to_the_token_file_is_admitted_without_a_restart(tmp_path):
+    hashes = tmp_path / "city-token-hashes"
+    settings = Settings(node="national", service="evaluation",
+                        city_token_hashes_file=str(hashes))
+    ingest = NationalIngest(settings, store=None)
+    ingest.figures = apply_all([registered("ani"), scheduled("S1")])
+    ingest.ready.set()
+    url, own = f"/cities/{CITY}/below-target", {"Authorization": f"Bearer {OWN}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(build_api(settings, ingest)),
+                                 base_url="http://t") as http:
+        assert (await http.get(url, headers=own)).status_code == 401  # no file yet: no one
+        hashes.write_text(f"palu:{hash_token(OTHER)}\n{CITY}:{hash_token(OWN)}\n")
+        assert (await http.get(url, headers=own)).status_code == 200
+        hashes.write_text(f"palu:{hash_token(OTHER)}\n")  # revoked
+        assert (await http.get(url, headers=own)).status_code == 401
+
 def _strings(value):
     if isinstance(value, dict):
         for item in value.values():
