@@ -24,5 +24,11 @@ class ConflictError(DomainError):
     code = "conflict"
 
 
+class UnstorableInput(DomainError):
+    """Text the database cannot store (U+0000, an unpaired surrogate): refused, never a 500."""
+    status = 422
+    code = "invalid_input"
+
+
 class DatabaseUnavailable(Exception):
     """The database did not answer: the caller should retry later (HTTP 503)."""

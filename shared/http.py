@@ -1,7 +1,7 @@
 """HTTP edge shared by every service: one error format, request metrics, health, auth.
 
 Errors always answer JSON that names the field and the reason, whoever raised them (our code,
-FastAPI's validation, Starlette's routing, shared.json_guard's body checks):
+FastAPI's validation, Starlette's routing, shared.json_guard's input checks):
     {"error": "invalid_input", "message": "nip: ...", "errors": [{"field": "nip", "reason": "..."}]}
 A database outage answers 503 (a change sent meanwhile may or may not have been saved: POSTs
 that create take an Idempotency-Key, shared.idempotency) and the next request after it works,
@@ -24,11 +24,12 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from shared import asyncapi, metrics, openapi_errors
 from shared.api_docs import add_api_docs
 from shared.errors import DomainError
-from shared.json_guard import BodyRefused, JsonBodyGuard
+from shared.json_guard import BodyRefused, InputGuard
 from shared.kafka_auth import REFUSALS
 from shared.mongo import UNAVAILABLE
 from shared.settings import Settings
@@ -52,7 +53,8 @@ def create_api(
     app.state.settings = settings
     metrics.BUILD_INFO.info({"version": VERSION, "service": service, "node": settings.node})
     _install_errors(app)
-    app.add_middleware(JsonBodyGuard, refuse=_refused)  # inside the metrics: refusals count
+    # inside the metrics: refusals count
+    app.add_middleware(InputGuard, refuse=_refused, templates=lambda: app.openapi()["paths"])
     _install_metrics(app, settings, service)
 
     @app.get("/health", tags=["operations"],
@@ -91,6 +93,12 @@ def _refused(exc: BodyRefused) -> JSONResponse:
                   [{"field": exc.field, "reason": exc.reason}], str(exc))
 
 
+def _allowed_methods(paths: dict[str, dict], path: str) -> list[str]:
+    """Every method the OpenAPI document gives `path`, in a stable order."""
+    return sorted({m.upper() for template, item in paths.items()
+                   if compile_path(template)[0].match(path) for m in item})
+
+
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_input(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -108,12 +116,16 @@ def _install_errors(app: FastAPI) -> None:
 
     # Starlette's class, so that its own 404 (no route) and 405 answer in our shape too.
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         field = _FIELDS.get(exc.status_code, "request")
         response = _error(exc.status_code, _CODES.get(exc.status_code, "error"),
                           [{"field": field, "reason": str(exc.detail)}], str(exc.detail))
         if exc.headers:
             response.headers.update(exc.headers)
+        if exc.status_code == 405:  # Starlette names one route's methods; a path may have more
+            allowed = _allowed_methods(app.openapi()["paths"], request.url.path)
+            if allowed:
+                response.headers["Allow"] = ", ".join(allowed)
         return response
 
     for error_type in UNAVAILABLE:

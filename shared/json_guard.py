@@ -1,4 +1,4 @@
-"""Check a JSON request body before FastAPI parses it, so every refusal names a JSON path.
+"""Check a request before FastAPI parses it, so every refusal names its field.
 
 FastAPI reports malformed JSON by character offset, answers a body nested deeper than the
 parser's recursion limit with its own error shape, and lets a number beyond 64 bits through
@@ -9,8 +9,12 @@ in the project's error format and before anything runs, when:
 - it is nested deeper than MAX_DEPTH: 422, the path where the limit was crossed;
 - it holds a number outside the 64-bit integers (the largest the database stores), or NaN:
   422, the path of that number;
-- it is larger than MAX_BYTES: 413.
-The body is then handed on unchanged. Our request models are at most four levels deep and an
+- it is larger than MAX_BYTES: 413;
+- a string in it (a key or a value) holds text the database cannot store: U+0000, which
+  PostgreSQL text cannot hold (FerretDB then failed with a 500), or an unpaired surrogate,
+  which is not Unicode: 422, the path of that string.
+The query string and the path parameters of every request are held to the same rule (422
+naming the parameter). The body is then handed on unchanged. Our request models are at most four levels deep and an
 attendance list of 10,000 ids is about 700 kB, hence the limits.
 """
 
@@ -19,13 +23,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.routing import compile_path
 
 MAX_DEPTH = 32
 MAX_BYTES = 2 * 1024 * 1024
 INT64 = (-(2**63), 2**63 - 1)
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[{}\[\]:,]', re.DOTALL)
 
 
@@ -33,6 +41,24 @@ class BodyRefused(Exception):
     def __init__(self, status: int, field: str, reason: str):
         super().__init__(f"{field}: {reason}")
         self.status, self.field, self.reason = status, field, reason
+
+
+def unstorable(text: str) -> str | None:
+    """Why the database cannot store `text`, or None."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return f"holds U+0000 (NUL) at character {found.start() + 1}, which cannot be stored"
+    return f"holds an unpaired surrogate at character {found.start() + 1}: not Unicode text"
+
+
+def check_query(query_string: bytes) -> None:
+    """Raise BodyRefused (422, the parameter) for a query value the database cannot store."""
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        for text in (key, value):
+            if (reason := unstorable(text)) is not None:
+                raise BodyRefused(422, key.replace("\x00", "\\0"), reason)
 
 
 def check_json(raw: bytes) -> None:
@@ -51,7 +77,7 @@ def check_json(raw: bytes) -> None:
     except json.JSONDecodeError as exc:
         raise BodyRefused(422, path_at(text, exc.pos),
                           f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    _check_numbers(value, [])
+    _check_values(value, [])
 
 
 def path_at(text: str, offset: int) -> str:
@@ -96,13 +122,19 @@ def _dotted(stack: list[list[Any]]) -> str:
     return ".".join(parts) or "body"
 
 
-def _check_numbers(value: Any, path: list[str]) -> None:
+def _check_values(value: Any, path: list[str]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            _check_numbers(item, [*path, key])
+            if (reason := unstorable(key)) is not None:
+                raise BodyRefused(422, ".".join([*path, key.replace("\x00", "\\0")]),
+                                  f"the key {reason}")
+            _check_values(item, [*path, key])
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_numbers(item, [*path, str(index)])
+            _check_values(item, [*path, str(index)])
+    elif isinstance(value, str):
+        if (reason := unstorable(value)) is not None:
+            raise BodyRefused(422, ".".join(path) or "body", reason)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         where = ".".join(path) or "body"
         if isinstance(value, float) and not math.isfinite(value):
@@ -118,15 +150,36 @@ def _is_json(content_type: str) -> bool:
     return major == "application" and (minor == "json" or minor.endswith("+json"))
 
 
-class JsonBodyGuard:
-    """ASGI middleware: refuse a bad JSON body (see the module docstring) with `refuse`."""
+class InputGuard:
+    """ASGI middleware: refuse bad input (see the module docstring) with `refuse`; `templates`
+    gives the app's path templates (`/staff/{nip}`), to name the path parameter at fault."""
 
-    def __init__(self, app: Callable, refuse: Callable[[BodyRefused], Any]):
+    def __init__(self, app: Callable, refuse: Callable[[BodyRefused], Any],
+                 templates: Callable[[], Iterable[str]] = tuple):
         self.app = app
         self.refuse = refuse
+        self.templates = templates
+
+    def _check_path(self, scope) -> None:
+        reason = unstorable(scope.get("path", ""))
+        if reason is None:
+            return
+        for template in self.templates():  # only for a bad path: no cost on the good ones
+            found = compile_path(template)[0].match(scope["path"])
+            for name, value in (found.groupdict() if found else {}).items():
+                if (why := unstorable(value)) is not None:
+                    raise BodyRefused(422, name, why)
+        raise BodyRefused(422, "path", reason)
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        try:
+            self._check_path(scope)
+            check_query(scope.get("query_string", b""))
+        except BodyRefused as refused:
+            return await self.refuse(refused)(scope, receive, send)
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or ())
         if not _is_json(headers.get(b"content-type", b"").decode("latin-1")):

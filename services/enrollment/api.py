@@ -8,16 +8,18 @@ malformed JSON or a missing field is FastAPI's (422 in the same error format).
 from __future__ import annotations
 
 import asyncio
+import codecs
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import DomainError, NotFoundError
+from shared.errors import DomainError, NotFoundError, UnstorableInput
 from shared.events import CancelReason, CompetencyType, EnrollmentPromoted
 from shared.http import require
 from shared.idempotency import IdempotencyKey
+from shared.json_guard import unstorable
 
 from . import handlers
 from .domain import Enrollment, Roster, StaffMember
@@ -169,10 +171,17 @@ async def _csv_text(request: Request) -> str:
         raise UnsupportedMedia("content-type", "send text/csv, or multipart/form-data with a 'file'")
     if len(raw) > MAX_CSV_BYTES:
         raise PayloadTooLarge("file", f"larger than {MAX_CSV_BYTES // (1024 * 1024)} MB: split it")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")  # spreadsheets saved on Windows
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # "Unicode text" of Excel
+        text = raw.decode("utf-16", errors="replace")
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", errors="replace")  # spreadsheets saved on Windows
+    for number, line in enumerate(text.splitlines(), start=1):
+        if (reason := unstorable(line)) is not None:  # before any row is written
+            raise UnstorableInput("file", f"line {number} {reason}; save the sheet as CSV UTF-8")
+    return text
 
 
 # --- sessions and enrollments ------------------------------------------------------------------

@@ -28,11 +28,18 @@ def assert_error_shape(response, status: int, field: str | None = None) -> dict:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-@pytest.mark.parametrize("path", ["/ui/static/%00", "/ui/static/" + "a/" * 3000 + "x.js",
+@pytest.mark.parametrize("path", ["/ui/static/" + "a/" * 3000 + "x.js",
                                   "/ui/static/../../pyproject.toml", "/ui/static/%2e%2e/%2e%2e/app.py",
                                   "/ui/static/css", "/ui/static/"])
 def test_a_static_path_that_is_not_a_shipped_file_is_a_404_in_the_error_shape(clients, service, path):
     assert_error_shape(clients[service].get(path, headers={"Authorization": ""}), 404, "path")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_nul_in_a_static_path_is_a_422_naming_the_path(clients, service):
+    body = assert_error_shape(clients[service].get("/ui/static/%00", headers={"Authorization": ""}),
+                              422, "path")
+    assert "U+0000" in body["message"]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -45,6 +52,15 @@ def test_a_shipped_file_is_still_served(clients, service):
 def test_routing_errors_of_the_framework_use_the_error_shape(clients, service):
     assert_error_shape(clients[service].get("/no/such/route"), 404, "path")
     assert_error_shape(clients[service].delete("/health"), 405, "method")
+
+
+def test_a_405_names_every_method_of_the_path_in_allow(clients):
+    """Starlette's own 405 names one route's methods; /staff has GET and POST routes."""
+    refused = clients["enrollment"].delete("/staff")
+    assert_error_shape(refused, 405, "method")
+    assert refused.headers["allow"] == "GET, POST"
+    assert clients["enrollment"].put("/staff/1").headers["allow"] == "GET"
+    assert clients["sessions"].delete("/health").headers["allow"] == "GET"
 
 
 @pytest.mark.parametrize("body, field", [
