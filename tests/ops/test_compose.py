@@ -374,9 +374,14 @@ def dockerfile() -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
-def test_the_image_is_python_311_slim_installing_the_project(dockerfile):
+def test_the_image_is_python_311_slim_installing_the_lock_then_the_project(dockerfile):
     assert re.fullmatch(r"FROM python:3\.11(\.\d+)?-slim(-\w+)?", dockerfile[0])
-    assert any(re.match(r"RUN pip install \.( |$)", line) for line in dockerfile)
+    lock = dockerfile.index("RUN pip install --require-hashes -r requirements/runtime.txt")
+    project = next(i for i, line in enumerate(dockerfile)
+                   if re.match(r"RUN pip install --no-deps \.( |$)", line))
+    code = next(i for i, line in enumerate(dockerfile) if line.startswith("COPY shared"))
+    # the dependencies' layer comes before any code, so a change of code keeps it
+    assert lock < code < project
 
 
 def test_the_image_runs_as_a_non_root_user(dockerfile):
