@@ -118,8 +118,8 @@ def bench_city(
             if run._progress is not None:
                 run._progress.stop()
             results["error"] = _failure(run.stage, error)
-            console.print(f"[red]stopped:[/] {json.dumps(results['error'], indent=1)}",
-                          markup=False, highlight=False)
+            console.print("[red]stopped:[/]")
+            console.print(json.dumps(results["error"], indent=1), markup=False, highlight=False)
     finally:
         for proc in procs:
             proc.stop()
@@ -299,10 +299,14 @@ class CityRun:
         return {"latencies": latencies, "sessions": session_ids}
 
     async def attend_and_complete(self, session_id: str, enrolled: int) -> dict:
-        for _ in range(600):  # the sessions service learns its participants from Kafka
+        deadline = time.monotonic() + 120
+        while True:  # the sessions service learns its participants from Kafka
             view = (await self.http.get(f"{self.s_url}/sessions/{session_id}")).json()
             if len(view.get("participants", [])) >= enrolled:
                 break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the sessions service learned {len(view.get('participants', []))}"
+                                   f" of the {enrolled} participants of {session_id} in 120 s")
             await asyncio.sleep(0.1)
         present = view["participants"]
         began = time.perf_counter()

@@ -26,11 +26,12 @@ _EXTERNAL_COMMANDS = {
     "bench": "deploy.bench:bench",
     "bench-city": "deploy.bench_city:bench_city",
     "bench-federation": "deploy.bench_federation:bench_federation",
+    "bench-consumer": "deploy.bench_consumer:bench_consumer",
     "compose-security": "deploy.compose_security:compose_security",
     "compose-provision": "deploy.compose_security:compose_provision",
 }
-# `bangkom bench city` is `bangkom bench-city` (`bench` itself is a plain command).
-if sys.argv[1:3] in (["bench", "city"], ["bench", "federation"]):
+# `bangkom bench city` is `bangkom bench-city` (`bench` itself is a plain command), and so on.
+if sys.argv[1:3] in (["bench", "city"], ["bench", "federation"], ["bench", "consumer"]):
     sys.argv[1:3] = [f"bench-{sys.argv[2]}"]
 
 

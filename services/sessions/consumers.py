@@ -1,6 +1,6 @@
 """Kafka entry points of the sessions service: which topics, which groups, which use case.
 
-Both subscribers go through shared.kafka.subscribe_events: ACK after processing, dead-letter
+Both subscribers go through shared.kafka.subscribe_events: commit after processing, dead-letter
 for what cannot be read, retries for a database outage. The use cases are idempotent.
 """
 
