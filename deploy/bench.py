@@ -37,7 +37,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -68,19 +67,15 @@ def bench(
     """Measure (a) Kafka's ConsumerPerformance, (b) a naive subscriber, (c) our rebuild."""
     from rich.console import Console
 
-    from deploy.local.infra import FerretDB, KafkaServer, setup
-    from deploy.local.process import free_port
+    from deploy.local.infra import scratch_ferretdb, scratch_kafka, setup
 
     console = Console(stderr=True)
     # Right after topic creation partitions are still electing leaders; aiokafka retries by
     # itself and would print a warning for each.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     setup(console)
-    root = Path(tempfile.mkdtemp(prefix="bangkom-bench-"))
-    kafka = KafkaServer(port=free_port(), controller_port=free_port(), data_dir=root / "kafka",
-                        log_dir=root / "logs", die_with_parent=True)
-    ferretdb = FerretDB(port=free_port(), data_dir=root / "ferretdb", log_dir=root / "logs",
-                        die_with_parent=True)
+    root, kafka = scratch_kafka("bangkom-bench-")
+    ferretdb = scratch_ferretdb(root)
     results: dict = {"machine": _machine(), "started": dt.datetime.now(dt.UTC).isoformat()}
     try:
         kafka.start()

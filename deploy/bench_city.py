@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -72,18 +71,15 @@ def bench_city(
     from rich.console import Console
 
     from deploy.local.federation import ServiceProcess, new_tokens, token_hashes
-    from deploy.local.infra import DB_BACKEND, FerretDB, KafkaServer, setup
+    from deploy.local.infra import DB_BACKEND, scratch_ferretdb, scratch_kafka, setup
     from deploy.local.process import free_port, run_coroutine
     from shared.kafka_admin import ensure_topics
     from shared.topics import CITY_STREAMS, deadletter_topic, topic
 
     console = Console(stderr=True)
     setup(console)
-    root = Path(tempfile.mkdtemp(prefix="bangkom-bench-city-"))
-    kafka = KafkaServer(port=free_port(), controller_port=free_port(), data_dir=root / "kafka",
-                        log_dir=root / "logs", die_with_parent=True)
-    db = FerretDB(port=free_port(), data_dir=root / "db", log_dir=root / "logs",
-                  die_with_parent=True, backend=backend or None)
+    root, kafka = scratch_kafka("bangkom-bench-city-")
+    db = scratch_ferretdb(root, backend or None)
     results: dict = {"started": dt.datetime.now(dt.UTC).isoformat(),
                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "load_before": os.getloadavg()},

@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,16 +26,14 @@ def bench_consumer(staff: int = typer.Option(5_000, min=100, help="staff of the 
     from rich.console import Console
 
     from deploy.datagen import generate, produce
-    from deploy.local.infra import KafkaServer, setup
-    from deploy.local.process import free_port, run_coroutine
+    from deploy.local.infra import scratch_kafka, setup
+    from deploy.local.process import run_coroutine
     from shared.kafka_admin import ensure_topics
     from shared.topics import topic
 
     console = Console(stderr=True)
     setup(console)
-    root = Path(tempfile.mkdtemp(prefix="bangkom-bench-consumer-"))
-    kafka = KafkaServer(port=free_port(), controller_port=free_port(), data_dir=root / "kafka",
-                        log_dir=root, die_with_parent=True)
+    _, kafka = scratch_kafka("bangkom-bench-consumer-")
     name = topic("palu", "enrollment")
     results: dict = {"started": dt.datetime.now(dt.UTC).isoformat(), "cpus": os.cpu_count(),
                      "staff": staff}

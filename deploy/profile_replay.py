@@ -11,13 +11,10 @@ import asyncio
 import cProfile
 import logging
 import pstats
-import tempfile
 import time
-from pathlib import Path
 
 from deploy.datagen import city_names, generate, produce
-from deploy.local.infra import FerretDB, KafkaServer, setup
-from deploy.local.process import free_port
+from deploy.local.infra import scratch_ferretdb, scratch_kafka, setup
 from services.evaluation.replay import log_extent, work, worker_spec
 from services.evaluation.store import DeltaStore
 from shared.mongo import connect
@@ -33,11 +30,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     setup()
-    root = Path(tempfile.mkdtemp(prefix="bangkom-profile-"))
-    kafka = KafkaServer(port=free_port(), controller_port=free_port(), data_dir=root / "kafka",
-                        log_dir=root / "logs", die_with_parent=True)
-    ferretdb = FerretDB(port=free_port(), data_dir=root / "ferretdb", log_dir=root / "logs",
-                        die_with_parent=True)
+    root, kafka = scratch_kafka("bangkom-profile-")
+    ferretdb = scratch_ferretdb(root)
     kafka.start()
     ferretdb.start()
     try:

@@ -280,6 +280,20 @@ class KafkaServer(ManagedProcess):
         return None
 
 
+def scratch_kafka(prefix: str) -> tuple[Path, KafkaServer]:
+    """What a benchmark runs on: a throw-away directory, and in it a PLAINTEXT broker on free
+    ports that ends with its parent (not started; its logs in <dir>/logs)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    return root, KafkaServer(port=free_port(), controller_port=free_port(),
+                             data_dir=root / "kafka", log_dir=root / "logs", die_with_parent=True)
+
+
+def scratch_ferretdb(root: Path, backend: str | None = None) -> FerretDB:
+    """The FerretDB beside scratch_kafka's broker, in the same directory."""
+    return FerretDB(port=free_port(), data_dir=root / "ferretdb", log_dir=root / "logs",
+                    die_with_parent=True, backend=backend)
+
+
 def server_properties(*, port: int, controller_port: int, log_dirs: Path | str,
                       security: BrokerSecurity | None = None, host: str = "127.0.0.1",
                       bind: str = "127.0.0.1", client: str = "",

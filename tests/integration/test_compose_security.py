@@ -30,6 +30,8 @@ from shared.kafka_auth import client_kwargs
 from shared.settings import Settings
 from shared.topics import topic
 
+from federation_helpers import end_process
+
 CITY = "salatiga"
 _TOOLS = {  # /opt/kafka/bin's scripts, as the classes they run
     "kafka-storage.sh": "kafka.tools.StorageTool",
@@ -72,11 +74,7 @@ def city_broker(tmp_path_factory):
             time.sleep(0.5)
         yield dirs, port, env
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        end_process(process, 30)
         log.close()
 
 

@@ -26,6 +26,7 @@ from deploy.local.tools import install_command
 import yaml
 
 from deploy.local.process import free_port
+from federation_helpers import end_process
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
@@ -92,12 +93,7 @@ def prometheus(services, prometheus_binary, tmp_path_factory):
                  f"Prometheus not ready; see {root / 'prometheus.log'}")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_process(proc, 15)
         log.close()
 
 
