@@ -24,12 +24,11 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import compile_path
 
 from shared import asyncapi, metrics, openapi_errors
 from shared.api_docs import add_api_docs
 from shared.errors import DomainError
-from shared.json_guard import BodyRefused, InputGuard
+from shared.json_guard import BodyRefused, InputGuard, path_params
 from shared.kafka_auth import REFUSALS
 from shared.mongo import UNAVAILABLE
 from shared.settings import Settings
@@ -95,8 +94,7 @@ def _refused(exc: BodyRefused) -> JSONResponse:
 
 def _allowed_methods(paths: dict[str, dict], path: str) -> list[str]:
     """Every method the OpenAPI document gives `path`, in a stable order."""
-    return sorted({m.upper() for template, item in paths.items()
-                   if compile_path(template)[0].match(path) for m in item})
+    return sorted({m.upper() for template, _ in path_params(paths, path) for m in paths[template]})
 
 
 def _install_errors(app: FastAPI) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -150,6 +150,14 @@ def _is_json(content_type: str) -> bool:
     return major == "application" and (minor == "json" or minor.endswith("+json"))
 
 
+def path_params(templates: Iterable[str], path: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """Each route template (`/staff/{nip}`) that `path` matches, with its parameters."""
+    for template in templates:
+        found = compile_path(template)[0].match(path)
+        if found:
+            yield template, found.groupdict()
+
+
 class InputGuard:
     """ASGI middleware: refuse bad input (see the module docstring) with `refuse`; `templates`
     gives the app's path templates (`/staff/{nip}`), to name the path parameter at fault."""
@@ -164,9 +172,8 @@ class InputGuard:
         reason = unstorable(scope.get("path", ""))
         if reason is None:
             return
-        for template in self.templates():  # only for a bad path: no cost on the good ones
-            found = compile_path(template)[0].match(scope["path"])
-            for name, value in (found.groupdict() if found else {}).items():
+        for _, params in path_params(self.templates(), scope["path"]):  # a bad path only
+            for name, value in params.items():
                 if (why := unstorable(value)) is not None:
                     raise BodyRefused(422, name, why)
         raise BodyRefused(422, "path", reason)

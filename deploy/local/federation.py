@@ -332,11 +332,7 @@ class RunState:
         return tuple(entry["slug"] for entry in self.city_entries())
 
     def set_cities(self, entries: list[dict[str, str]]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / CITIES_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"cities": entries}, indent=2) + "\n")
-        tmp.replace(path)
+        self.write_secret(CITIES_FILE, json.dumps({"cities": entries}, indent=2) + "\n")
 
     def components(self) -> dict[str, dict[str, Any]]:
         try:
